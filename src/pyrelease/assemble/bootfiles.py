@@ -1,0 +1,135 @@
+"""Write what boots a release: ``releases/``, ``bin/NAME`` and the node package.
+
+```text
+bin/NAME                      POSIX sh dispatcher (from templates/bin.sh.j2)
+releases/
+  start_erl.data              "PYVSN VSN", no newline
+  COOKIE                      only when the release sets `cookie` (mode 0400)
+  VSN/
+    start.json                boot manifest: paths, applications in start order
+    start_clean.json          the same, nothing started (eval, rpc, remote)
+    boot.json                 runtime settings: providers, compile_env, reboot
+    sys.config                build-time configuration (JSON)
+    runtime.py                config/runtime.py, when present
+    vm.args, remote.vm.args, env.sh, env.bat
+    build_info.json           target triple, Python, system libraries needed
+    node/pyrelease/node/      the runtime side (standard library only)
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyrelease
+from pyrelease.assemble.libs import LibDir, compile_files, plan_compile
+from pyrelease.templates import environment, render
+
+NODE_SRC = Path(pyrelease.__file__).parent / "node"
+
+
+def _json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def manifest(release: Any, libs: list[LibDir], *, clean: bool) -> dict[str, Any]:
+    """The boot manifest for ``start`` (or ``start_clean`` when ``clean``)."""
+    apps = []
+    for lib in libs:
+        mode = lib.dist.mode
+        if clean and mode != "none":
+            mode = "load"
+        apps.append(
+            {
+                "name": lib.dist.name,
+                "version": lib.dist.version,
+                "dir": lib.rel_path,
+                "mode": mode,
+                "start": lib.dist.start,
+                "modules": lib.modules,
+            }
+        )
+    return {
+        "format": 1,
+        "release": {"name": release.name, "version": release.version, "env": release.env},
+        "python": {
+            "version": release.python.version,
+            "include_runtime": release.spec.include_runtime is not False,
+        },
+        "paths": [lib.rel_path for lib in libs if lib.dist.mode != "none"],
+        "pth": [f"{lib.rel_path}/{p}" for lib in libs if lib.dist.mode != "none" for p in lib.pth],
+        "applications": apps,
+    }
+
+
+def boot_settings(release: Any) -> dict[str, Any]:
+    """Settings the node reads at boot (``boot.json``)."""
+    spec = release.spec
+    return {
+        "runtime_config": spec.runtime_config_path is not None
+        and (release.project.root / spec.runtime_config_path).is_file(),
+        "config_providers": [{"provider": p.ref, "args": p.args} for p in spec.config_providers],
+        "validate_compile_env": spec.validate_compile_env,
+        "compile_env": release.compile_env,
+        "reboot_system_after_config": spec.reboot_system_after_config,
+        "prune_runtime_sys_config_after_boot": spec.prune_runtime_sys_config_after_boot,
+        "start_distribution_during_config": spec.start_distribution_during_config,
+    }
+
+
+def copy_node(vsn_dir: Path, python: Path, cache_tag: str) -> None:
+    """Copy the node package (sources kept for tracebacks) and precompile it."""
+    pkg = vsn_dir / "node" / "pyrelease"
+    (pkg / "node").mkdir(parents=True)
+    (pkg / "__init__.py").write_text('"""pyrelease runtime side."""\n', encoding="utf-8")
+    for src in sorted(NODE_SRC.glob("*.py")):
+        shutil.copyfile(src, pkg / "node" / src.name)
+    jobs = plan_compile(vsn_dir / "node", f"releases/{vsn_dir.name}/node", cache_tag, False)
+    compile_files(python, jobs, strip_docstrings=False)
+
+
+def write_boot_files(release: Any, root: Path, libs: list[LibDir], build_info: dict) -> None:
+    """Write ``releases/`` and ``bin/`` of the release being assembled at ``root``."""
+    spec = release.spec
+    vsn_dir = root / "releases" / release.version
+    vsn_dir.mkdir(parents=True)
+    _json(vsn_dir / "start.json", manifest(release, libs, clean=False))
+    _json(vsn_dir / "start_clean.json", manifest(release, libs, clean=True))
+    _json(vsn_dir / "boot.json", boot_settings(release))
+    _json(vsn_dir / "sys.config", release.config)
+    _json(vsn_dir / "build_info.json", build_info)
+    if spec.runtime_config_path is not None:
+        runtime_py = release.project.root / spec.runtime_config_path
+        if runtime_py.is_file():
+            shutil.copyfile(runtime_py, vsn_dir / "runtime.py")
+    env = environment(release.project.root / spec.rel_templates_path)
+    context = {
+        "release": release,
+        "include_runtime": spec.include_runtime is not False,
+        "python_short": release.python.version_short,
+    }
+    names = ["vm.args", "remote.vm.args", "env.sh"]
+    if "windows" in spec.include_executables_for:
+        names.append("env.bat")
+    for name in names:
+        (vsn_dir / name).write_text(render(env, f"{name}.j2", **context), encoding="utf-8")
+    os.chmod(vsn_dir / "env.sh", 0o755)
+    python_exe = release.python.executable
+    copy_node(vsn_dir, python_exe, f"cpython-{release.python.version_short.replace('.', '')}")
+    (root / "releases" / "start_erl.data").write_text(
+        f"{release.python.version} {release.version}", encoding="utf-8"
+    )
+    if "unix" in spec.include_executables_for:
+        bin_dir = root / "bin"
+        bin_dir.mkdir()
+        script = bin_dir / release.name
+        script.write_text(render(env, "bin.sh.j2", **context), encoding="utf-8")
+        os.chmod(script, 0o755)
+    if spec.cookie:
+        cookie = root / "releases" / "COOKIE"
+        cookie.write_text(spec.cookie, encoding="utf-8")
+        os.chmod(cookie, 0o400)

@@ -1,0 +1,97 @@
+"""Filesystem rules that make releases reproducible and safe.
+
+* walks are sorted; file times come from ``SOURCE_DATE_EPOCH``; modes are fixed;
+* paths written from untrusted names are checked to stay inside their root;
+* a directory is built aside and switched into place with renames.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# 1980-01-01: the earliest time a zip file can hold, so tar and zip agree.
+DEFAULT_EPOCH = 315532800
+
+
+def source_date_epoch() -> int:
+    """The timestamp every file of a release gets (``SOURCE_DATE_EPOCH`` or 1980-01-01)."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return max(int(value), DEFAULT_EPOCH) if value.isdigit() else DEFAULT_EPOCH
+
+
+def walk_sorted(root: Path) -> Iterator[Path]:
+    """Every entry below ``root`` (not following symlinks), in a stable order."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(dirnames + filenames):
+            yield base / name
+
+
+def is_executable(path: Path) -> bool:
+    """True when any execute bit is set."""
+    return bool(path.lstat().st_mode & 0o111)
+
+
+def normalize_tree(root: Path, epoch: int | None = None) -> None:
+    """Fix modes (0755 dirs and executables, 0644 files) and times below ``root``.
+
+    Files that are secrets (mode 0400 or 0600) keep their mode.
+    """
+    epoch = source_date_epoch() if epoch is None else epoch
+    for path in [*walk_sorted(root), root]:
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            os.utime(path, (epoch, epoch), follow_symlinks=False)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            mode = 0o755
+        elif stat.S_IMODE(st.st_mode) in (0o400, 0o600):
+            mode = stat.S_IMODE(st.st_mode)
+        else:
+            mode = 0o755 if st.st_mode & 0o111 else 0o644
+        os.chmod(path, mode)
+        os.utime(path, (epoch, epoch))
+
+
+def contained(root: Path, relative: str) -> Path:
+    """Join ``relative`` to ``root``, refusing anything that would land outside it."""
+    if os.path.isabs(relative):
+        raise ValueError(f"{relative!r} is an absolute path")
+    target = Path(os.path.normpath(root / relative))
+    base = Path(os.path.normpath(root))
+    if target != base and base not in target.parents:
+        raise ValueError(f"{relative!r} points outside {root}")
+    return target
+
+
+def make_staging(final: Path) -> Path:
+    """A fresh directory beside ``final`` to build into (same filesystem, so rename works)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
+
+
+def swap_into_place(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging``; on failure ``final`` is as it was."""
+    if not final.exists():
+        os.rename(staging, final)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+    os.rmdir(old)
+    os.rename(final, old)
+    try:
+        os.rename(staging, final)
+    except BaseException:
+        os.rename(old, final)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def copy_tree(src: Path, dst: Path) -> None:
+    """Copy a tree (files, dirs, symlinks as symlinks), creating ``dst``."""
+    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)

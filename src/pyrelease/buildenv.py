@@ -1,0 +1,166 @@
+"""The compile step: a build environment under ``_build/ENV/venv``.
+
+The project and its locked dependencies are installed into a virtual
+environment made with the *target* Python (never the user's own environment),
+using the build tool's pip (``pip --python VENV``). The environment is
+rebuilt from scratch when the lock or the Python changes; the project itself
+and local directory packages are reinstalled at every build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags
+
+from pyrelease.console import Console
+from pyrelease.errors import BuildError
+from pyrelease.lockfile import LockedArtifact, find_lock, read_lock, without
+
+STAMP = ".pyrelease-stamp.json"
+
+_MARKER_ENV_SNIPPET = """
+import json, os, platform, sys
+iv = sys.implementation.version
+ver = f"{iv.major}.{iv.minor}.{iv.micro}"
+if iv.releaselevel != "final":
+    ver += iv.releaselevel[0] + str(iv.serial)
+print(json.dumps({
+    "implementation_name": sys.implementation.name,
+    "implementation_version": ver,
+    "os_name": os.name,
+    "platform_machine": platform.machine(),
+    "platform_release": platform.release(),
+    "platform_system": platform.system(),
+    "platform_version": platform.version(),
+    "python_full_version": platform.python_version(),
+    "platform_python_implementation": platform.python_implementation(),
+    "python_version": ".".join(platform.python_version_tuple()[:2]),
+    "sys_platform": sys.platform,
+}))
+"""
+
+
+def marker_environment(python: Path) -> dict[str, str]:
+    """PEP 508 marker values of the target interpreter."""
+    out = subprocess.run(
+        [str(python), "-I", "-S", "-c", _MARKER_ENV_SNIPPET],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def target_tags(version_short: str) -> list[Tag]:
+    """Wheel tags the target CPython accepts, best first (same platform as the host)."""
+    major, minor = (int(p) for p in version_short.split(".")[:2])
+    platforms = list(platform_tags())
+    interp = f"cp{major}{minor}"
+    return [
+        *cpython_tags((major, minor), [interp, "abi3", "none"], platforms),
+        *compatible_tags((major, minor), interp, platforms),
+    ]
+
+
+def venv_python(venv: Path) -> Path:
+    """The interpreter of a build environment."""
+    return venv / "bin" / "python"
+
+
+def site_packages(venv: Path) -> Path:
+    """The one site-packages directory of a build environment."""
+    found = sorted(venv.glob("lib/python3.*/site-packages"))
+    if not found:
+        raise BuildError(f"the build environment {venv} has no site-packages; rebuild with --force")
+    return found[0]
+
+
+def _pip(args: list[str], venv: Path, what: str) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "--python",
+        str(venv_python(venv)),
+        "--disable-pip-version-check",
+        "--no-input",
+        "install",
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise BuildError(f"installing {what} into the build environment failed:\n{tail}")
+
+
+def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, str]:
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock else "unlocked"
+    return {"lock": digest, "python": python_version, "project": str(project_root)}
+
+
+def prepare(
+    *,
+    project_root: Path,
+    project_name: str,
+    venv: Path,
+    python: Path,
+    python_version: str,
+    force: bool,
+    console: Console,
+) -> Path:
+    """Make ``venv`` hold exactly the lock's distributions plus the project.
+
+    Returns the environment's site-packages directory.
+    """
+    lock = find_lock(project_root)
+    stamp = _stamp(lock, python_version, project_root)
+    stamp_file = venv / STAMP
+    fresh = force or not stamp_file.exists() or json.loads(stamp_file.read_text()) != stamp
+    if fresh:
+        shutil.rmtree(venv, ignore_errors=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run(
+            [str(python), "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise BuildError(f"creating the build environment failed: {proc.stderr.strip()}")
+    directories: list[str] = []
+    if lock is None:
+        console.warn(
+            f"no lock file (pylock.toml or uv.lock) in {project_root}: dependencies are "
+            "resolved from pyproject.toml, so this build is not reproducible; "
+            "lock them with `pip lock . -o pylock.toml`"
+        )
+        if fresh:
+            console.step("resolving and installing dependencies (no lock file)")
+            _pip([str(project_root)], venv, "the project's dependencies")
+    else:
+        env = marker_environment(venv_python(venv))
+        major_minor = env["python_version"]
+        artifacts = without(read_lock(lock, target_tags(major_minor), env), project_name)
+        directories = [a.location for a in artifacts if a.kind == "directory"]
+        hashed = [a for a in artifacts if a.kind != "directory"]
+        if fresh and hashed:
+            console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
+            _install_hashed(hashed, venv)
+    console.step("installing the project into the build environment")
+    _pip(["--no-deps", "--force-reinstall", str(project_root), *directories], venv, "the project")
+    stamp_file.write_text(json.dumps(stamp, sort_keys=True))
+    return site_packages(venv)
+
+
+def _install_hashed(artifacts: list[LockedArtifact], venv: Path) -> None:
+    lines = []
+    for a in artifacts:
+        if not a.sha256:
+            raise BuildError(f"the lock has no sha256 for {a.name} {a.version}; re-lock")
+        lines.append(f"{a.name} @ {a.location} --hash=sha256:{a.sha256}")
+    req = venv / "pyrelease-locked-requirements.txt"
+    req.write_text("\n".join(lines) + "\n")
+    _pip(["--no-deps", "--require-hashes", "-r", str(req)], venv, "the locked distributions")

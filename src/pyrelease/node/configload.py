@@ -1,0 +1,63 @@
+"""Compute the node's configuration at boot.
+
+Order, as in the model: build-time ``sys.config`` → ``runtime.py`` → config
+providers → compile-env validation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pyrelease.node import appconfig, providers
+
+
+class BootConfigError(Exception):
+    """The configuration cannot be computed; the node must not start."""
+
+
+def read_json(path: str, what: str) -> Any:
+    """Read a JSON file written at build time."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise BootConfigError(f"{what} {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise BootConfigError(f"{what} {path} is unreadable: {exc}") from None
+
+
+def compute(vsn_dir: str, sys_config_path: str, env: str) -> dict[str, Any]:
+    """Return the final configuration for this boot."""
+    config = read_json(sys_config_path, "sys.config")
+    settings = read_json(os.path.join(vsn_dir, "boot.json"), "boot settings")
+    if os.environ.get("PYRELEASE_CONFIG_COMPUTED") != "1":
+        runtime_py = os.path.join(vsn_dir, "runtime.py")
+        if settings.get("runtime_config") and os.path.exists(runtime_py):
+            try:
+                config = appconfig.evaluate_file(runtime_py, env=env, initial=config)
+            except appconfig.ConfigFileError as exc:
+                raise BootConfigError(str(exc)) from None
+            except Exception as exc:
+                raise BootConfigError(f"runtime configuration {runtime_py} failed: {exc!r}") from exc
+        try:
+            config = providers.apply(config, settings.get("config_providers", []))
+        except providers.ProviderError as exc:
+            raise BootConfigError(str(exc)) from None
+    if settings.get("validate_compile_env", True):
+        check_compile_env(config, settings.get("compile_env", []))
+    return config
+
+
+def check_compile_env(config: dict[str, Any], reads: list[dict[str, Any]]) -> None:
+    """Refuse to boot when a value read at build time differs at runtime."""
+    for read in reads:
+        now = config.get(read["app"], {}).get(read["key"], read.get("default"))
+        if now != read["value"]:
+            raise BootConfigError(
+                f"the application {read['app']} was built with {read['key']}="
+                f"{read['value']!r} but the runtime configuration sets {now!r}; "
+                "rebuild the release or make the runtime value match "
+                "(or set validate_compile_env = false)"
+            )

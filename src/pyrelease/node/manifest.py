@@ -1,0 +1,87 @@
+"""The boot manifest (``releases/VSN/start.json``) written at build time."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class AppEntry:
+    """One application (installed distribution) of the release, in start order."""
+
+    name: str
+    version: str
+    dir: str
+    mode: str
+    start: str | None
+    modules: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The application's configuration key (normalised name)."""
+        from pyrelease.node.appconfig import normalize_app
+
+        return normalize_app(self.name)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed boot manifest; paths are relative to the release root."""
+
+    name: str
+    version: str
+    env: str
+    python_version: str
+    include_runtime: bool
+    paths: tuple[str, ...]
+    applications: tuple[AppEntry, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ManifestError(Exception):
+    """The boot manifest is missing or unreadable."""
+
+
+def load(path: str) -> Manifest:
+    """Read a manifest file; raise :class:`ManifestError` with a clear message."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ManifestError(f"boot script {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise ManifestError(f"boot script {path} is unreadable: {exc}") from None
+    if data.get("format") != FORMAT:
+        raise ManifestError(f"boot script {path} has format {data.get('format')!r}, not {FORMAT}")
+    apps = tuple(
+        AppEntry(
+            name=a["name"],
+            version=a["version"],
+            dir=a["dir"],
+            mode=a["mode"],
+            start=a.get("start"),
+            modules=tuple(a.get("modules", ())),
+        )
+        for a in data["applications"]
+    )
+    rel, py = data["release"], data["python"]
+    return Manifest(
+        name=rel["name"],
+        version=rel["version"],
+        env=rel["env"],
+        python_version=py["version"],
+        include_runtime=py["include_runtime"],
+        paths=tuple(data["paths"]),
+        applications=apps,
+        extra={k: v for k, v in data.items() if k not in {"release", "python", "paths"}},
+    )
+
+
+def abspaths(root: str, rel_paths: tuple[str, ...]) -> list[str]:
+    """Resolve manifest paths against the release root."""
+    return [os.path.join(root, p) for p in rel_paths]

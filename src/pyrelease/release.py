@@ -1,0 +1,112 @@
+"""The ``Release`` object: the one thing every step receives and returns.
+
+Fields a user step may change before ``assemble``: ``version``, ``path``,
+``applications``, ``config`` (build-time configuration), ``overlays``,
+``steps`` (the steps still to run), ``options`` (free-form data for later
+steps). After ``assemble``, ``path`` holds the finished release and changing
+fields has no effect on it; ``tar`` packs what is at ``path``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyrelease.config import ProjectConfig, ReleaseSpec
+from pyrelease.console import Console
+from pyrelease.distributions import Distribution
+
+
+@dataclass
+class BuildOptions:
+    """Command-line options of ``pyrelease build``."""
+
+    env: str = "prod"
+    overwrite: bool = False
+    force: bool = False
+    quiet: bool = False
+    compile: bool = True
+    deps_check: bool = True
+    python_version_check: bool = True
+    path: str | None = None
+    version: str | None = None
+
+
+@dataclass
+class Release:
+    """A release being built: its settings, distributions and where it goes."""
+
+    name: str
+    version: str
+    env: str
+    path: Path
+    project: ProjectConfig
+    spec: ReleaseSpec
+    options: BuildOptions
+    console: Console
+    steps: list[str]
+    applications: dict[str, str] = field(default_factory=dict)
+    distributions: list[Distribution] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    compile_env: list[dict[str, Any]] = field(default_factory=list)
+    overlays: list[Path] = field(default_factory=list)
+    site_packages: Path | None = None
+    python: Any = None  # assemble.runtime.PythonInstall
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def build_dir(self) -> Path:
+        """``_build/ENV`` of the project."""
+        return self.project.root / "_build" / self.env
+
+    @property
+    def version_path(self) -> Path:
+        """``releases/VSN`` inside the release."""
+        return self.path / "releases" / self.version
+
+    @property
+    def tarball_path(self) -> Path:
+        """Where the ``tar`` step writes: inside ``path`` when it was configured."""
+        name = f"{self.name}-{self.version}.tar.gz"
+        if self.spec.path or self.options.path:
+            return self.path / name
+        return self.build_dir / name
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the current directory when below it (for messages)."""
+        try:
+            return os.path.relpath(path)
+        except ValueError:
+            return str(path)
+
+
+def from_spec(
+    project: ProjectConfig, spec: ReleaseSpec, options: BuildOptions, console: Console
+) -> Release:
+    """Make the ``Release`` for ``spec``: CLI options override ``pyproject.toml``."""
+    path_text = options.path or spec.path
+    path = (
+        (project.root / path_text).resolve()
+        if path_text and not os.path.isabs(path_text)
+        else Path(path_text)
+        if path_text
+        else project.root / "_build" / options.env / "rel" / spec.name
+    )
+    version = options.version or spec.version or project.version
+    overlays = [project.root / spec.rel_templates_path / "overlays"]
+    overlays += [project.root / o for o in spec.overlays]
+    return Release(
+        name=spec.name,
+        version=version,
+        env=options.env,
+        path=path,
+        project=project,
+        spec=spec,
+        options=options,
+        console=console,
+        steps=list(spec.steps),
+        applications=dict(spec.applications),
+        overlays=overlays,
+    )
