@@ -31,8 +31,10 @@ def test_config_files_merge_and_import_relative(tmp_path: Path) -> None:
 
 
 def test_missing_imported_file_is_a_clear_error(tmp_path: Path) -> None:
-    write(tmp_path / "config.py", "from pyrelease.node.appconfig import import_config\n"
-          "import_config('nope.py')\n")
+    write(
+        tmp_path / "config.py",
+        "from pyrelease.node.appconfig import import_config\nimport_config('nope.py')\n",
+    )
     with pytest.raises(appconfig.ConfigFileError, match="cannot read configuration file"):
         appconfig.evaluate_file(str(tmp_path / "config.py"), env="prod")
 
@@ -46,7 +48,7 @@ def test_get_env_and_fetch_env() -> None:
     appconfig.set_current({"demo": {"port": 1}})
     assert appconfig.get_env("demo", "port") == 1
     assert appconfig.get_env("Demo", "missing", 7) == 7
-    with pytest.raises(KeyError, match="demo.missing is not set"):
+    with pytest.raises(KeyError, match=r"demo\.missing is not set"):
         appconfig.fetch_env("demo", "missing")
 
 
@@ -76,7 +78,9 @@ def test_builtin_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_provider_missing_file_names_it(tmp_path: Path) -> None:
     spec = [{"provider": "toml", "args": {"path": str(tmp_path / "none.toml")}}]
-    with pytest.raises(providers.ProviderError, match="none.toml does not exist"):
+    with pytest.raises(providers.ProviderError, match=r"none\.toml does not exist"):
         providers.apply({}, spec)
-    optional = [{"provider": "toml", "args": {"path": str(tmp_path / "none.toml"), "optional": True}}]
+    optional = [
+        {"provider": "toml", "args": {"path": str(tmp_path / "none.toml"), "optional": True}}
+    ]
     assert providers.apply({"a": {}}, optional) == {"a": {}}

@@ -51,10 +51,11 @@ def test_node_imports_in_isolation(python: str, tmp_path: Path) -> None:
     (pkg / "__init__.py").write_text("")
     modules = sorted(p.stem for p in NODE.glob("*.py") if p.stem != "__main__")
     code = (
-        "import sys, importlib; sys.path[:] = [sys.argv[1]] + [p for p in sys.path if 'site-packages' not in p];"
-        f"[importlib.import_module('pyrelease.node.' + m) for m in {modules!r}];"
-        "bad = [m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names and not m.startswith('pyrelease') and m != '__main__'];"
-        "print(bad)"
+        "import sys, importlib\n"
+        "sys.path[:] = [sys.argv[1]] + [p for p in sys.path if 'site-packages' not in p]\n"
+        f"for m in {modules!r}: importlib.import_module('pyrelease.node.' + m)\n"
+        "ok = set(sys.stdlib_module_names) | {'pyrelease', '__main__'}\n"
+        "print([m for m in sys.modules if m.split('.')[0] not in ok])"
     )
     out = subprocess.run(
         [python, "-I", "-S", "-c", code, str(tmp_path)], capture_output=True, text=True, check=True

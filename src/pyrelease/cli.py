@@ -26,24 +26,53 @@ def main() -> None:
 
 @main.command()
 @click.argument("name", required=False)
-@click.option("--env", "env", envvar="PYRELEASE_ENV", default="prod", show_default=True,
-              help="Build environment (PYRELEASE_ENV): selects config/ENV.py and _build/ENV.")
+@click.option(
+    "--env",
+    "env",
+    envvar="PYRELEASE_ENV",
+    default="prod",
+    show_default=True,
+    help="Build environment (PYRELEASE_ENV): selects config/ENV.py and _build/ENV.",
+)
 @click.option("--path", help="Where to put the release (default _build/ENV/rel/NAME).")
 @click.option("--version", "version", help="The release version (default: the project's).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing release without asking.")
 @click.option("--force", is_flag=True, help="Recreate the build environment from scratch.")
 @click.option("--quiet", is_flag=True, help="Print no progress, only errors and warnings.")
-@click.option("--no-compile", is_flag=True,
-              help="Use the build environment as it is (no install step).")
-@click.option("--no-deps-check", is_flag=True,
-              help="Do not check that installed distributions satisfy their requirements.")
-@click.option("--no-python-version-check", is_flag=True,
-              help="Do not check the target Python against requires-python.")
-@click.option("--project", "-C", "project", type=click.Path(file_okay=False, path_type=Path),
-              default=".", help="The project directory (default: the current one).")
-def build(name: str | None, env: str, path: str | None, version: str | None, overwrite: bool,
-          force: bool, quiet: bool, no_compile: bool, no_deps_check: bool,
-          no_python_version_check: bool, project: Path) -> None:
+@click.option(
+    "--no-compile", is_flag=True, help="Use the build environment as it is (no install step)."
+)
+@click.option(
+    "--no-deps-check",
+    is_flag=True,
+    help="Do not check that installed distributions satisfy their requirements.",
+)
+@click.option(
+    "--no-python-version-check",
+    is_flag=True,
+    help="Do not check the target Python against requires-python.",
+)
+@click.option(
+    "--project",
+    "-C",
+    "project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="The project directory (default: the current one).",
+)
+def build(
+    name: str | None,
+    env: str,
+    path: str | None,
+    version: str | None,
+    overwrite: bool,
+    force: bool,
+    quiet: bool,
+    no_compile: bool,
+    no_deps_check: bool,
+    no_python_version_check: bool,
+    project: Path,
+) -> None:
     """Assemble the release NAME (or the default one) of this project.
 
     Releases are configured in pyproject.toml under [tool.pyrelease.releases.NAME].
@@ -51,17 +80,29 @@ def build(name: str | None, env: str, path: str | None, version: str | None, ove
     from pyrelease.build import build as run_build
 
     options = BuildOptions(
-        env=env, overwrite=overwrite, force=force, quiet=quiet, compile=not no_compile,
-        deps_check=not no_deps_check, python_version_check=not no_python_version_check,
-        path=path, version=version,
+        env=env,
+        overwrite=overwrite,
+        force=force,
+        quiet=quiet,
+        compile=not no_compile,
+        deps_check=not no_deps_check,
+        python_version_check=not no_python_version_check,
+        path=path,
+        version=version,
     )
     _run(lambda: run_build(project.resolve(), name, options, Console(quiet=quiet)))
 
 
 @main.command()
 @click.option("--force", is_flag=True, help="Overwrite existing files in rel/.")
-@click.option("--project", "-C", "project", type=click.Path(file_okay=False, path_type=Path),
-              default=".", help="The project directory (default: the current one).")
+@click.option(
+    "--project",
+    "-C",
+    "project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="The project directory (default: the current one).",
+)
 def init(force: bool, project: Path) -> None:
     """Write editable rel/ templates: env.sh.j2, env.bat.j2, vm.args.j2, remote.vm.args.j2.
 
@@ -73,7 +114,7 @@ def init(force: bool, project: Path) -> None:
     _run(lambda: write_templates(project.resolve(), force=force, console=Console()))
 
 
-def _run(action) -> None:  # noqa: ANN001 - a zero-argument callable
+def _run(action) -> None:
     try:
         action()
     except PyreleaseError as exc:
@@ -91,7 +132,8 @@ def _run(action) -> None:  # noqa: ANN001 - a zero-argument callable
 
         traceback.print_exc()
         click.echo(
-            "ERROR: pyrelease failed unexpectedly (a bug: please report it with the traceback above)",
+            "ERROR: pyrelease failed unexpectedly; this is a bug, please report it "
+            "with the traceback above",
             err=True,
         )
         sys.exit(2)

@@ -120,7 +120,9 @@ def closure(
                 dist.children.append(child)
             dep = installed.get(child)
             if check_versions and dep and not req.specifier.contains(dep.version, prereleases=True):
-                problems.append(f"{dist.name} requires {req} but {child} {dep.version} is installed")
+                problems.append(
+                    f"{dist.name} requires {req} but {child} {dep.version} is installed"
+                )
             visit(child, set(req.extras), name)
         if dist not in order:
             order.append(dist)

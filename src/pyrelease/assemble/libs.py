@@ -92,9 +92,7 @@ def module_names(root: Path) -> list[str]:
     return sorted(names)
 
 
-def compile_files(
-    python: Path, jobs: list[tuple[Path, Path, str]], strip_docstrings: bool
-) -> None:
+def compile_files(python: Path, jobs: list[tuple[Path, Path, str]], strip_docstrings: bool) -> None:
     """Compile with the *target* interpreter (its magic number) via the worker."""
     if not jobs:
         return

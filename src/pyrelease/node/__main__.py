@@ -1,4 +1,6 @@
-"""Entry point used by ``bin/NAME``: ``python -I -S RELEASE/releases/VSN/node/pyrelease/node/__main__.py``.
+"""Entry point used by ``bin/NAME``.
+
+``bin/NAME`` runs ``python -I -S RELEASE/releases/VSN/node/pyrelease/node/__main__.py``.
 
 Run as a script (``-I`` keeps the script's folder off ``sys.path``), so put the
 folder holding the ``pyrelease`` package first, then hand over to ``main``.

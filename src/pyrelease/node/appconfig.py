@@ -70,9 +70,7 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 def config(app: str, **values: Any) -> None:
     """Set configuration values for ``app``; nested dicts are deep-merged."""
     if _state.collecting is None:
-        raise ConfigFileError(
-            "config() may only be called while a configuration file is evaluated"
-        )
+        raise ConfigFileError("config() may only be called while a configuration file is evaluated")
     key = normalize_app(app)
     _state.collecting[key] = deep_merge(_state.collecting.get(key, {}), values)
 

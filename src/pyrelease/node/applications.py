@@ -131,11 +131,12 @@ class Controller:
         try:
             fn = resolve(app.entry.start or "")
             result = fn(app.ctx)
-        except BaseException as exc:  # noqa: BLE001 - an application's end is reported, never lost
+        except BaseException as exc:
             app.outcome, app.error = "abnormal", exc
-            self.log(f"application {app.entry.name} crashed:\n" + "".join(
-                traceback.format_exception(exc)
-            ).rstrip())
+            self.log(
+                f"application {app.entry.name} crashed:\n"
+                + "".join(traceback.format_exception(exc)).rstrip()
+            )
         else:
             if result is None:
                 app.outcome = "normal"

@@ -49,7 +49,7 @@ def preload(manifest: Manifest, report: Callable[[str, BaseException], None]) ->
             try:
                 importlib.import_module(module)
                 count += 1
-            except BaseException as exc:  # noqa: BLE001 - any failure is reported, never fatal
+            except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 report(module, exc)

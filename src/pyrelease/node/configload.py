@@ -40,7 +40,9 @@ def compute(vsn_dir: str, sys_config_path: str, env: str) -> dict[str, Any]:
             except appconfig.ConfigFileError as exc:
                 raise BootConfigError(str(exc)) from None
             except Exception as exc:
-                raise BootConfigError(f"runtime configuration {runtime_py} failed: {exc!r}") from exc
+                raise BootConfigError(
+                    f"runtime configuration {runtime_py} failed: {exc!r}"
+                ) from exc
         try:
             config = providers.apply(config, settings.get("config_providers", []))
         except providers.ProviderError as exc:

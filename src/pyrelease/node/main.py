@@ -48,7 +48,9 @@ class Env:
             self.name = environ["RELEASE_NAME"]
             self.vsn = environ["RELEASE_VSN"]
         except KeyError as exc:
-            raise NodeError(f"{exc.args[0]} is not set: start the release with its bin/ script")
+            raise NodeError(
+                f"{exc.args[0]} is not set: start the release with its bin/ script"
+            ) from None
         self.vsn_dir = os.path.join(self.root, "releases", self.vsn)
         self.mode = environ.get("RELEASE_MODE", "embedded")
         if self.mode not in ("embedded", "interactive"):

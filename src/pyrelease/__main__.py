@@ -1,0 +1,5 @@
+"""``python -m pyrelease``: the same as the ``pyrelease`` command."""
+
+from pyrelease.cli import main
+
+main()

@@ -1,0 +1,177 @@
+"""``pyrelease build``: from ``pyproject.toml`` to an assembled release.
+
+config → ``Release`` → compile step (build environment) → application closure
+and modes → build-time configuration → steps (user steps, assemble, tar).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+
+from pyrelease import buildenv, distributions, steps
+from pyrelease.assemble import assemble, tar
+from pyrelease.assemble.runtime import current_python, inspect_python
+from pyrelease.config import load_project, select_release
+from pyrelease.console import Console
+from pyrelease.errors import BuildError, ConfigError, PyreleaseError
+from pyrelease.node import appconfig
+from pyrelease.release import BuildOptions, Release, from_spec
+
+
+def build(root: Path, name: str | None, options: BuildOptions, console: Console) -> Release:
+    """Build release ``name`` of the project at ``root``; return the finished ``Release``."""
+    project = load_project(root)
+    spec = select_release(project, name, env=options.env)
+    if spec.quiet:
+        console.quiet = True
+    release = from_spec(project, spec, options, console)
+    confirm_overwrite(release)
+    release.python = target_python(release)
+    check_python_version(release)
+    prepare(release)
+    release.config, release.compile_env = build_time_config(release)
+    release = steps.run(release, {"assemble": assemble, "tar": tar})
+    print_how_to_start(release)
+    return release
+
+
+def confirm_overwrite(release: Release) -> None:
+    """Ask before replacing an existing release; refuse when nobody can answer."""
+    if release.options.overwrite or not release.path.exists():
+        return
+    question = f"Release {release.name}-{release.version} already exists. Overwrite?"
+    if not release.console.interactive:
+        raise PyreleaseError(
+            f"release {release.name}-{release.version} already exists at "
+            f"{release.relative(release.path)}",
+            tip="pass --overwrite to replace it",
+        )
+    if not release.console.confirm(question):
+        raise PyreleaseError("build cancelled: the existing release was kept")
+
+
+def target_python(release: Release):  # -> PythonInstall
+    """The Python the release runs on: ``include_runtime = "PATH"`` or the one running us."""
+    runtime = release.spec.include_runtime
+    if isinstance(runtime, str):
+        return inspect_python(Path(runtime))
+    return current_python()
+
+
+def check_python_version(release: Release) -> None:
+    """The project's ``requires-python`` must admit the target Python."""
+    if not release.options.python_version_check:
+        return
+    text = release.project.requires_python if hasattr(release.project, "requires_python") else None
+    if text is None:
+        text = _read_requires_python(release.project.root)
+    if not text:
+        return
+    try:
+        spec = SpecifierSet(text)
+    except InvalidSpecifier:
+        raise ConfigError([f"requires-python {text!r} is not a valid specifier"]) from None
+    if release.python.version not in spec:
+        raise BuildError(
+            f"the project requires Python {text} but the release would run on "
+            f"Python {release.python.version}",
+            tip="set include_runtime to a matching Python, or pass --no-python-version-check",
+        )
+
+
+def _read_requires_python(root: Path) -> str | None:
+    import tomllib
+
+    data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    return data.get("project", {}).get("requires-python")
+
+
+def prepare(release: Release) -> None:
+    """The compile step, then the application closure and modes."""
+    venv = release.build_dir / "venv"
+    if release.options.compile:
+        release.site_packages = buildenv.prepare(
+            project_root=release.project.root,
+            project_name=release.project.name,
+            venv=venv,
+            python=release.python.executable,
+            python_version=release.python.version,
+            force=release.options.force,
+            console=release.console,
+        )
+    else:
+        if not venv.exists():
+            raise BuildError(
+                f"--no-compile needs an existing build environment, and {venv} does not exist",
+                tip="build once without --no-compile",
+            )
+        release.site_packages = buildenv.site_packages(venv)
+    installed = distributions.read_installed(release.site_packages)
+    roots = [name for name, _ in release.applications.items()]
+    project_key = canonicalize_name(release.project.name)
+    if project_key not in [canonicalize_name(r) for r in roots]:
+        roots.insert(0, project_key)
+    env = buildenv.marker_environment(buildenv.venv_python(venv))
+    dists = distributions.closure(installed, roots, env, check_versions=release.options.deps_check)
+    distributions.assign_modes(
+        dists,
+        {canonicalize_name(k): v for k, v in release.applications.items()},
+        {canonicalize_name(s) for s in release.spec.skip_mode_validation_for},
+    )
+    for dist in dists:
+        if dist.name == project_key and release.project.mod:
+            dist.start = release.project.mod
+    release.distributions = dists
+    if release.spec.version_from and not release.options.version:
+        key = canonicalize_name(release.spec.version_from)
+        if key not in installed:
+            raise ConfigError(
+                [f"release {release.name}: version from {key}, which is not installed"]
+            )
+        release.version = installed[key].version
+
+
+def build_time_config(release: Release) -> tuple[dict, list[dict]]:
+    """Evaluate ``config/config.py`` (if any) for the build environment."""
+    path = release.project.root / "config" / "config.py"
+    if not path.is_file():
+        return {}, []
+    appconfig.take_compile_env_reads()
+    saved = os.getcwd()
+    os.chdir(release.project.root)
+    try:
+        values = appconfig.evaluate_file(str(path), env=release.env)
+    except appconfig.ConfigFileError as exc:
+        raise BuildError(str(exc)) from None
+    except Exception as exc:
+        raise BuildError(f"evaluating {path} failed: {exc!r}") from exc
+    finally:
+        os.chdir(saved)
+    return values, appconfig.take_compile_env_reads()
+
+
+def print_how_to_start(release: Release) -> None:
+    """The closing block, as ``mix release`` prints it."""
+    c = release.console
+    rel = release.relative(release.path)
+    script = f"{rel}/bin/{release.name}"
+    c.info()
+    c.info(f"Release created at {rel}")
+    c.info()
+    c.info("    # To start your system")
+    c.info(f"    {script} start")
+    c.info()
+    c.info("Once the release is running:")
+    c.info()
+    c.info("    # To run code in a fresh node (migrations, one-off tasks)")
+    c.info(f'    {script} eval "print(42)"')
+    c.info()
+    c.info("    # To stop it gracefully, send it SIGTERM, or press Ctrl-C where it runs")
+    c.info()
+    c.info("To list all commands:")
+    c.info()
+    c.info(f"    {script}")
