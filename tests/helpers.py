@@ -170,3 +170,49 @@ def ensure_demo_lock(project: Path) -> None:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+FIXTURE_NAMES = (
+    "nspkg-a", "nspkg-b", "pkgdata", "entrypoints", "pthpkg", "cext", "selfmeta",
+)  # fmt: skip
+
+
+def fixture_project(name: str, dest: Path) -> Path:
+    """Copy a fixture project and put the shared in-tree build backend beside it."""
+    project = copy_project(FIXTURES / name, dest / name)
+    shutil.copyfile(FIXTURES / "_backend.py", project / "_backend.py")
+    return project
+
+
+def fixture_wheels(dest: Path) -> list[Path]:
+    """Build every fixture distribution (except fixtureapp) into wheels under ``dest``."""
+    wheels = dest / "wheels"
+    for name in FIXTURE_NAMES:
+        src = fixture_project(name, dest / "src")
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+             "--no-build-isolation", "-w", str(wheels), str(src)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    return sorted(wheels.glob("*.whl"))
+
+
+def write_pylock(project: Path, wheels: list[Path]) -> Path:
+    """A PEP 751 lock naming local wheels by path and sha256, and the project itself."""
+    import hashlib
+    import os.path
+
+    lines = ['lock-version = "1.0"', 'created-by = "pyrelease-tests"', ""]
+    lines += ["[[packages]]", f'name = "{project.name}"', 'directory = { path = "." }', ""]
+    for wheel in wheels:
+        name, version = wheel.name.split("-")[:2]
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        rel = os.path.relpath(wheel, project)
+        lines += [
+            "[[packages]]", f'name = "{name.replace("_", "-")}"', f'version = "{version}"',
+            "[[packages.wheels]]", f'name = "{wheel.name}"', f'path = "{rel}"',
+            f'hashes = {{ sha256 = "{digest}" }}', "",
+        ]  # fmt: skip
+    path = project / "pylock.toml"
+    path.write_text("\n".join(lines))
+    return path

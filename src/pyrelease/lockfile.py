@@ -45,7 +45,8 @@ def _location(entry: dict, lock_dir: Path) -> str:
     if "url" in entry:
         return entry["url"]
     if "path" in entry:
-        return str((lock_dir / entry["path"]).resolve())
+        # pip wants a URL after "name @": a local path becomes a file: URL.
+        return (lock_dir / entry["path"]).resolve().as_uri()
     raise BuildError(f"a lock entry has neither url nor path: {entry.get('name', entry)!r}")
 
 

@@ -41,9 +41,11 @@ def is_executable(path: Path) -> bool:
 def normalize_tree(root: Path, epoch: int | None = None) -> None:
     """Fix modes (0755 dirs and executables, 0644 files) and times below ``root``.
 
-    Files that are secrets (mode 0400 or 0600) keep their mode.
+    Modes must not depend on the builder's umask; the one secret, ``releases/COOKIE``,
+    keeps its 0400.
     """
     epoch = source_date_epoch() if epoch is None else epoch
+    secret = root / "releases" / "COOKIE"
     for path in [*walk_sorted(root), root]:
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode):
@@ -51,8 +53,8 @@ def normalize_tree(root: Path, epoch: int | None = None) -> None:
             continue
         if stat.S_ISDIR(st.st_mode):
             mode = 0o755
-        elif stat.S_IMODE(st.st_mode) in (0o400, 0o600):
-            mode = stat.S_IMODE(st.st_mode)
+        elif path == secret:
+            mode = 0o400
         else:
             mode = 0o755 if st.st_mode & 0o111 else 0o644
         os.chmod(path, mode)

@@ -31,9 +31,13 @@ def write_tarball(release_dir: Path, dest: Path) -> Path:
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
         ):
-            for path in walk_sorted(release_dir):
-                rel = path.relative_to(release_dir).as_posix()
-                if _excluded(rel) or (path.is_dir() and not path.is_symlink()):
+            members = sorted(
+                (path.relative_to(release_dir).as_posix(), path)
+                for path in walk_sorted(release_dir)
+                if not (path.is_dir() and not path.is_symlink())
+            )
+            for rel, path in members:
+                if _excluded(rel):
                     continue
                 info = tar.gettarinfo(str(path), arcname=rel)
                 info.uid = info.gid = 0

@@ -1,0 +1,98 @@
+"""The ``assemble`` and ``tar`` steps.
+
+Assembly writes the whole release into a staging directory beside the
+destination and renames it into place at the end: a failed build leaves the
+previous release untouched, and a rebuilt one holds exactly what this build
+produced (only ``releases/COOKIE`` is carried over, as in the model).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyrelease
+from pyrelease.assemble.bootfiles import write_boot_files
+from pyrelease.assemble.fsutil import (
+    copy_tree,
+    make_staging,
+    normalize_tree,
+    source_date_epoch,
+    swap_into_place,
+)
+from pyrelease.assemble.libs import write_libs
+from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
+from pyrelease.assemble.tarball import write_tarball
+from pyrelease.release import Release
+
+
+def assemble(release: Release) -> Release:
+    """Write the release to ``release.path`` (built aside, then switched in)."""
+    c = release.console
+    c.step(f"assembling {release.name}-{release.version} on PYRELEASE_ENV={release.env}")
+    spec = release.spec
+    if spec.runtime_config_path and (release.project.root / spec.runtime_config_path).is_file():
+        c.step(f"using {spec.runtime_config_path} to configure the release at runtime")
+    elif spec.runtime_config_path:
+        c.step(f"skipping runtime configuration ({spec.runtime_config_path} not found)")
+    staging = make_staging(release.path)
+    try:
+        _fill(release, staging)
+        normalize_tree(staging)
+        swap_into_place(staging, release.path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return release
+
+
+def _fill(release: Release, root: Path) -> None:
+    spec, python = release.spec, release.python
+    runtime_libs: tuple[str, ...] = ()
+    if spec.include_runtime is not False:
+        info = bundle_runtime(python, root, progress=release.console.step)
+        runtime_libs = info.needed_libs
+    assert release.site_packages is not None
+    libs = write_libs(
+        release.distributions,
+        release.site_packages,
+        root,
+        python=python.executable,
+        cache_tag=f"cpython-{python.version_short.replace('.', '')}",
+        strip=spec.strip,
+    )
+    extensions = [p for lib in libs for p in lib.extensions if p.exists()]
+    build_info = {
+        "name": release.name,
+        "version": release.version,
+        "env": release.env,
+        "triple": host_triple(),
+        "python": python.version,
+        "include_runtime": spec.include_runtime is not False,
+        "needed_libs": sorted(set(runtime_libs) | set(needed_system_libs(extensions))),
+        "pyrelease": pyrelease.__version__,
+        "source_date_epoch": source_date_epoch(),
+    }
+    write_boot_files(release, root, libs, build_info)
+    for overlay in release.overlays:
+        if overlay.is_dir():
+            copy_tree(overlay, root)
+    old_cookie = release.path / "releases" / "COOKIE"
+    new_cookie = root / "releases" / "COOKIE"
+    if old_cookie.is_file() and not new_cookie.exists():
+        shutil.copy2(old_cookie, new_cookie)
+
+
+def tar(release: Release) -> Release:
+    """Pack the assembled release into ``NAME-VSN.tar.gz``."""
+    dest = release.tarball_path
+    release.console.step(f"building {dest}")
+    # Inside the release path, the tarball must not pack itself: write it aside first.
+    if release.path in dest.parents:
+        tmp = release.build_dir / dest.name
+        write_tarball(release.path, tmp)
+        shutil.move(tmp, dest)
+    else:
+        write_tarball(release.path, dest)
+    release.extra["tarball"] = dest
+    return release

@@ -1,0 +1,65 @@
+"""Reproducibility is a feature: two builds of the same project in different
+directories, at different times, umasks and hash seeds give identical bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import DEMO, copy_project, ensure_demo_lock
+
+pytestmark = pytest.mark.e2e
+
+
+def build_in(base: Path, umask: str, seed: str) -> Path:
+    project = copy_project(DEMO, base / "checkout" / "demo")
+    ensure_demo_lock(project)
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    cmd = f"umask {umask} && exec {sys.executable} -m pyrelease build demo_minimal --quiet"
+    result = subprocess.run(["sh", "-c", cmd], cwd=project, env=env, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return project / "_build" / "prod" / "demo_minimal-0.1.0.tar.gz"
+
+
+def test_two_builds_give_identical_tarballs(tmp_path: Path) -> None:
+    first = build_in(tmp_path / "one", "022", "1")
+    time.sleep(1.1)  # a different wall-clock second for every file written
+    second = build_in(tmp_path / "two-elsewhere", "077", "2")
+    a, b = first.read_bytes(), second.read_bytes()
+    if a != b:
+        with tarfile.open(first) as ta, tarfile.open(second) as tb:
+            ma = {m.name: m for m in ta.getmembers()}
+            mb = {m.name: m for m in tb.getmembers()}
+            assert sorted(ma) == sorted(mb)
+            differ = [
+                n for n in sorted(ma)
+                if ma[n].get_info() != mb[n].get_info()
+                or (ma[n].isreg() and ta.extractfile(n).read() != tb.extractfile(n).read())
+            ]  # fmt: skip
+        pytest.fail(f"tarballs differ in {len(differ)} members, e.g. {differ[:10]}")
+    assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+
+
+def test_tarball_members_are_normalised(tmp_path: Path) -> None:
+    tarball = build_in(tmp_path, "022", "0")
+    with tarfile.open(tarball) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names)
+    assert len(names) == len(set(names))
+    assert all(not m.isdir() for m in members)
+    assert {m.uid for m in members} == {0} and {m.uname for m in members} == {""}
+    assert {m.mtime for m in members} == {315532800}
+    assert {m.mode for m in members if m.isreg()} <= {0o644, 0o755}
+    assert "bin/demo_minimal" in names and "releases/COOKIE" not in names
+    raw = tarball.read_bytes()
+    assert raw[4:8] == b"\0\0\0\0"  # gzip header time
+    subprocess.run(["gzip", "-t", str(tarball)], check=True)
