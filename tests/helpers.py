@@ -216,3 +216,28 @@ def write_pylock(project: Path, wheels: list[Path]) -> Path:
     path = project / "pylock.toml"
     path.write_text("\n".join(lines))
     return path
+
+
+PYPROJECT = """
+[build-system]
+requires = []
+build-backend = "_backend"
+backend-path = ["."]
+
+[project]
+name = "{name}"
+version = "1.0.0"
+requires-python = ">=3.11"
+dependencies = {deps}
+{extra}
+"""
+
+
+def make_dist(base: Path, name: str, module: str, code: str, deps: str, extra: str) -> Path:
+    project = base / name
+    (project / "src" / module).mkdir(parents=True)
+    (project / "src" / module / "__init__.py").write_text("")
+    (project / "src" / module / "app.py").write_text(code)
+    (project / "pyproject.toml").write_text(PYPROJECT.format(name=name, deps=deps, extra=extra))
+    (project / "_backend.py").write_text((FIXTURES / "_backend.py").read_text())
+    return project

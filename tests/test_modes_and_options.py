@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FIXTURES, node, pyrelease, run, write_pylock
+from helpers import make_dist, node, pyrelease, run, write_pylock
 
 pytestmark = pytest.mark.e2e
 
@@ -57,20 +57,6 @@ def broken(release):
     return None
 """
 
-PYPROJECT = """
-[build-system]
-requires = []
-build-backend = "_backend"
-backend-path = ["."]
-
-[project]
-name = "{name}"
-version = "1.0.0"
-requires-python = ">=3.11"
-dependencies = {deps}
-{extra}
-"""
-
 RELEASES = """
 [tool.pyrelease]
 mod = "modeapp.app:start"
@@ -88,16 +74,6 @@ config_providers = [{ provider = "toml", path = "$RELEASE_ROOT/../settings.toml"
 [tool.pyrelease.releases.broken]
 steps = ["assemble", "steps_mod:broken"]
 """
-
-
-def make_dist(base: Path, name: str, module: str, code: str, deps: str, extra: str) -> Path:
-    project = base / name
-    (project / "src" / module).mkdir(parents=True)
-    (project / "src" / module / "__init__.py").write_text("")
-    (project / "src" / module / "app.py").write_text(code)
-    (project / "pyproject.toml").write_text(PYPROJECT.format(name=name, deps=deps, extra=extra))
-    (project / "_backend.py").write_text((FIXTURES / "_backend.py").read_text())
-    return project
 
 
 @pytest.fixture(scope="module")

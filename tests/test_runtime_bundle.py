@@ -388,6 +388,33 @@ def test_needed_system_libs_matches_readelf(bundle: Bundle, tmp_path: Path) -> N
     assert "libssl.so.3" not in needed_system_libs([ssl], bundled={"libssl.so.3"})
 
 
+def test_libraries_inside_the_prefix_travel_along(tmp_path: Path) -> None:
+    """A library the original finds through a RUNPATH into its prefix is bundled."""
+    python = _install("3.12.1")
+    assert python.dynload is not None
+    original = next(python.dynload.glob("_ssl.*.so"))
+    ldd = _run(["ldd", original]).stdout
+    libssl = next(
+        Path(line.split("=>")[1].split()[0]) for line in ldd.splitlines() if "libssl" in line
+    )
+    prefix = tmp_path / "prefix"
+    (prefix / "lib").mkdir(parents=True)
+    shutil.copyfile(libssl, prefix / "lib" / libssl.name)
+    module = tmp_path / original.name
+    shutil.copyfile(original, module)
+    proc = _run([runtime._patchelf(), "--set-rpath", prefix / "lib", module])
+    assert proc.returncode == 0, proc.stderr
+    fake = PythonInstall(prefix, python.executable, "3.12.1", "3.12", "cp312")
+    layout = runtime._Layout(fake, None, prefix, prefix, ".", ".", "python3.12")
+    libdir = tmp_path / "bundle-lib"
+    libdir.mkdir()
+    copied = runtime._bundle_prefix_libs(layout, [(module, module)], libdir)
+    assert copied == [libdir / libssl.name]
+    needed = needed_system_libs([module, *copied])
+    assert libssl.name not in needed
+    assert "libcrypto.so.3" in needed and "libc.so.6" in needed
+
+
 def test_host_triple() -> None:
     if platform.machine() != "x86_64" or platform.libc_ver()[0] != "glibc":
         pytest.skip("the expected triple is known for x86_64 glibc machines only")

