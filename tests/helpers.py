@@ -226,18 +226,23 @@ backend-path = ["."]
 
 [project]
 name = "{name}"
-version = "1.0.0"
+version = "{version}"
 requires-python = ">=3.11"
 dependencies = {deps}
 {extra}
 """
 
 
-def make_dist(base: Path, name: str, module: str, code: str, deps: str, extra: str) -> Path:
+def make_dist(
+    base: Path, name: str, module: str, code: str, deps: str, extra: str, version: str = "1.0.0"
+) -> Path:
+    """A tiny project using the fixtures' in-tree build backend (builds offline)."""
     project = base / name
     (project / "src" / module).mkdir(parents=True)
     (project / "src" / module / "__init__.py").write_text("")
     (project / "src" / module / "app.py").write_text(code)
-    (project / "pyproject.toml").write_text(PYPROJECT.format(name=name, deps=deps, extra=extra))
+    (project / "pyproject.toml").write_text(
+        PYPROJECT.format(name=name, deps=deps, extra=extra, version=version)
+    )
     (project / "_backend.py").write_text((FIXTURES / "_backend.py").read_text())
     return project

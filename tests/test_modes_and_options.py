@@ -71,6 +71,11 @@ applications = { modeapp = "temporary" }
 steps = ["steps_mod:before", "assemble", "steps_mod:after", "tar"]
 reboot_system_after_config = true
 config_providers = [{ provider = "toml", path = "$RELEASE_ROOT/../settings.toml", optional = true }]
+[tool.pyrelease.releases.pruned]
+reboot_system_after_config = true
+prune_runtime_sys_config_after_boot = true
+include_executables_for = ["unix", "windows"]
+version = { from_dist = "keeper" }
 [tool.pyrelease.releases.broken]
 steps = ["assemble", "steps_mod:broken"]
 """
@@ -86,6 +91,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         KEEPER,
         "[]",
         '[project.entry-points."pyrelease.application"]\nkeeper = "keeper.app:start"',
+        "2.5.0",
     )
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
@@ -105,7 +111,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_pylock(proj, sorted((base / "wheels").glob("*.whl")))
     first = pyrelease("build", "permanent", cwd=proj)
     assert first.returncode == 0, first.stdout + first.stderr
-    for name in ("transient", "temporary", "stepped"):
+    for name in ("transient", "temporary", "stepped", "pruned"):
         result = pyrelease("build", name, "--no-compile", cwd=proj)
         assert result.returncode == 0, result.stdout + result.stderr
     return proj
@@ -200,3 +206,36 @@ def test_reboot_after_config_and_toml_provider(project: Path) -> None:
         tmp_configs = list((root / "tmp").glob("stepped-1.0.0-*.runtime.sys.config"))
         assert len(tmp_configs) == 1  # the computed config the node rebooted with
         assert '"from_toml": 7' in tmp_configs[0].read_text()
+
+
+def test_prune_runtime_sys_config_after_boot(project: Path) -> None:
+    root = project / "_build" / "prod" / "rel" / "pruned"
+    with node(root / "bin" / "pruned", {"MODEAPP_END": "run"}) as n:
+        n.wait_for("started in")
+        assert "application modeapp started" in n.output()
+        assert list((root / "tmp").glob("*.runtime.sys.config")) == []
+
+
+def test_version_from_dist_and_windows_env_bat(project: Path) -> None:
+    root = project / "_build" / "prod" / "rel" / "pruned"
+    assert run(root / "bin" / "pruned", "version").stdout == "pruned 2.5.0\n"
+    env_bat = root / "releases" / "2.5.0" / "env.bat"
+    assert env_bat.read_text().startswith("@echo off")
+
+
+def test_bin_script_follows_a_chain_of_symlinks(project: Path, tmp_path: Path) -> None:
+    target = script(project, "permanent")
+    first = tmp_path / "links" / "one"
+    first.parent.mkdir()
+    first.symlink_to(target)
+    second = tmp_path / "two"
+    second.symlink_to(Path("links") / "one")  # relative link to a link
+    out = run(second, "eval", "import os; print(os.environ['RELEASE_ROOT'])")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(target.parent.parent)
+
+
+def test_unknown_release_vsn_is_refused(project: Path) -> None:
+    out = run(script(project, "permanent"), "eval", "print(1)", env={"RELEASE_VSN": "9.9.9"})
+    assert out.returncode == 1
+    assert "ERROR: release version 9.9.9 does not exist" in out.stderr
