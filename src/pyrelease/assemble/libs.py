@@ -103,7 +103,7 @@ def compile_files(python: Path, jobs: list[tuple[Path, Path, str]], strip_docstr
         }
     )
     proc = subprocess.run(
-        [str(python), "-I", "-S", str(WORKER)], input=payload, capture_output=True, text=True
+        [str(python), "-I", "-S", "-B", str(WORKER)], input=payload, capture_output=True, text=True
     )
     if proc.returncode != 0:
         raise BuildError(f"byte-compiling failed: {proc.stderr.strip()[-2000:]}")

@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any
 
-from pyrelease.node import appconfig, boot, configload, manifest, providers, vmargs
+from pyrelease.node import appconfig, boot, configload, manifest, notify, providers, vmargs
 from pyrelease.node.applications import Controller, ReleaseInfo, decide
 
 
@@ -126,6 +126,7 @@ def cmd_start(env: Env, argv: list[str]) -> int:
     if prune:
         os.unlink(prune)
     log(f"{m.name} {m.version} started in {(time.monotonic() - began) * 1000:.0f} ms")
+    notify.notify(f"READY=1\nMAINPID={os.getpid()}")
     return run_loop(controller, events, shutdown_timeout)
 
 
@@ -137,6 +138,7 @@ def run_loop(
         kind, payload = events.get()
         if kind == "signal":
             log(f"received {signal.Signals(payload).name}, stopping")
+            notify.notify("STOPPING=1")
             controller.stop_all(timeout)
             return 0
         if kind == "ended":
@@ -147,6 +149,7 @@ def run_loop(
                 log(f"application {app.entry.name} ({app.entry.mode}) ended {how}")
                 continue
             log(f"application {app.entry.name} ({app.entry.mode}) ended {how}; stopping the node")
+            notify.notify("STOPPING=1")
             controller.stop_all(timeout)
             return status
 
@@ -168,7 +171,26 @@ def cmd_eval(env: Env, argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"start": cmd_start, "eval": cmd_eval}
+def cmd_daemon(env: Env, argv: list[str]) -> int:
+    """``daemon``: a detached node under a supervisor (see ``node/daemon.py``)."""
+    from pyrelease.node import daemon
+
+    return daemon.cmd_daemon(env, argv, iex=False)
+
+
+def cmd_daemon_iex(env: Env, argv: list[str]) -> int:
+    """``daemon_iex``: like ``daemon``, with a REPL reachable through ``tmp/pipe/``."""
+    from pyrelease.node import daemon
+
+    return daemon.cmd_daemon(env, argv, iex=True)
+
+
+COMMANDS = {
+    "start": cmd_start,
+    "eval": cmd_eval,
+    "daemon": cmd_daemon,
+    "daemon_iex": cmd_daemon_iex,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -177,7 +199,7 @@ def main(argv: list[str]) -> int:
     try:
         env = Env(os.environ)
         vm = vmargs.load(env.vm_args)
-        if command in ("start", "eval") and vm.needs_reexec():
+        if command in ("start", "start_iex", "eval") and vm.needs_reexec():
             vmargs.reexec(vm, os.path.abspath(sys.argv[0]), argv)
         vm.apply()
         handler = COMMANDS.get(command)
