@@ -1,16 +1,21 @@
 """Entry point used by ``bin/NAME``.
 
 ``bin/NAME`` runs ``python -I -S RELEASE/releases/VSN/node/pyrelease/node/__main__.py``.
-
 Run as a script (``-I`` keeps the script's folder off ``sys.path``), so put the
-folder holding the ``pyrelease`` package first, then hand over to ``main``.
+folder holding the ``pyrelease`` package first, then hand over. Management
+commands go to the small client module so they start fast.
 """
 
 import os
 import sys
 
+CLIENT_COMMANDS = ("pid", "rpc", "remote", "stop", "restart")
+
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    from pyrelease.node.main import main
+    if len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS:
+        from pyrelease.node.client import main
+    else:
+        from pyrelease.node.main import main
 
     sys.exit(main(sys.argv[1:]))

@@ -13,12 +13,25 @@ import platform
 import queue
 import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any
 
-from pyrelease.node import appconfig, boot, configload, manifest, notify, providers, vmargs
+from pyrelease.node import (
+    appconfig,
+    boot,
+    configload,
+    cookie,
+    manifest,
+    notify,
+    output,
+    providers,
+    vmargs,
+)
 from pyrelease.node.applications import Controller, ReleaseInfo, decide
+from pyrelease.node.releaseenv import Env, EnvError
+from pyrelease.node.server import AlreadyRunning, ControlServer
 
 
 class NodeError(Exception):
@@ -27,6 +40,8 @@ class NodeError(Exception):
 
 USER_ERRORS = (
     NodeError,
+    EnvError,
+    AlreadyRunning,
     manifest.ManifestError,
     configload.BootConfigError,
     vmargs.VmArgsError,
@@ -37,29 +52,6 @@ USER_ERRORS = (
 def log(message: str) -> None:
     """Write a node message to stdout (the release's log)."""
     print(f"[node] {message}", flush=True)
-
-
-class Env:
-    """The ``RELEASE_*`` variables, with the defaults ``bin/NAME`` also applies."""
-
-    def __init__(self, environ: os._Environ[str] | dict[str, str]) -> None:
-        try:
-            self.root = environ["RELEASE_ROOT"]
-            self.name = environ["RELEASE_NAME"]
-            self.vsn = environ["RELEASE_VSN"]
-        except KeyError as exc:
-            raise NodeError(
-                f"{exc.args[0]} is not set: start the release with its bin/ script"
-            ) from None
-        self.vsn_dir = os.path.join(self.root, "releases", self.vsn)
-        self.mode = environ.get("RELEASE_MODE", "embedded")
-        if self.mode not in ("embedded", "interactive"):
-            raise NodeError(f"RELEASE_MODE must be embedded or interactive, got {self.mode!r}")
-        self.tmp = environ.get("RELEASE_TMP") or os.path.join(self.root, "tmp")
-        self.boot_script = environ.get("RELEASE_BOOT_SCRIPT", "start")
-        self.boot_script_clean = environ.get("RELEASE_BOOT_SCRIPT_CLEAN", "start_clean")
-        self.sys_config = environ.get("RELEASE_SYS_CONFIG") or os.path.join(self.vsn_dir, "sys")
-        self.vm_args = environ.get("RELEASE_VM_ARGS") or os.path.join(self.vsn_dir, "vm.args")
 
 
 def check_python(m: manifest.Manifest) -> None:
@@ -100,48 +92,100 @@ def maybe_reboot_after_config(env: Env, config: dict[str, Any], argv: list[str])
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
 
 
-def cmd_start(env: Env, argv: list[str]) -> int:
-    """Boot the node in the foreground and run until stopped."""
+def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
+    """Boot the node in the foreground and run until stopped (``start``, ``start_iex``)."""
     began = time.monotonic()
+    env.check_distribution()
+    node = Node(env)
+    if env.distribution != "none" and _settings(env).get("start_distribution_during_config"):
+        node.start_channel()
     m, config = load_node(env, env.boot_script)
     maybe_reboot_after_config(env, config, argv)
     prune = os.environ.pop("PYRELEASE_PRUNE_SYS_CONFIG", None)
+    if env.distribution != "none" and node.server is None:
+        node.start_channel()
     if env.mode == "embedded":
         boot.preload(m, lambda mod, exc: log(f"preloading {mod} failed: {exc!r}"))
-    events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        events.put(("signal", signum))
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, node.on_signal)
+    signal.signal(signal.SIGINT, node.on_signal)
     info = ReleaseInfo(m.name, m.version, env.root, m.env)
-    controller = Controller(m.applications, config, info, log, events)
-    shutdown_timeout = vmargs.load(env.vm_args).shutdown_timeout
-    failed = controller.start_all()
+    node.controller = Controller(m.applications, config, info, log, node.events)
+    node.shutdown_timeout = vmargs.load(env.vm_args).shutdown_timeout
+    failed = node.controller.start_all()
     if failed is not None:
         log(f"application {failed.entry.name} failed to start; stopping the node")
-        controller.stop_all(shutdown_timeout)
-        return 1
+        node.controller.stop_all(node.shutdown_timeout)
+        return node.exit(1)
     if prune:
         os.unlink(prune)
     log(f"{m.name} {m.version} started in {(time.monotonic() - began) * 1000:.0f} ms")
     notify.notify(f"READY=1\nMAINPID={os.getpid()}")
-    return run_loop(controller, events, shutdown_timeout)
+    if repl:
+        threading.Thread(target=node.console, name="start_iex", daemon=True).start()
+    return node.exit(node.run_loop(m.env))
 
 
-def run_loop(
-    controller: Controller, events: queue.SimpleQueue[tuple[str, Any]], timeout: float
-) -> int:
-    """Wait for signals and application ends; return the node's exit status."""
-    while True:
-        kind, payload = events.get()
-        if kind == "signal":
-            log(f"received {signal.Signals(payload).name}, stopping")
-            notify.notify("STOPPING=1")
-            controller.stop_all(timeout)
-            return 0
-        if kind == "ended":
+def _settings(env: Env) -> dict[str, Any]:
+    return configload.read_json(os.path.join(env.vsn_dir, "boot.json"), "boot settings")
+
+
+class Node:
+    """The running node: its applications, control channel and main loop."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.server: ControlServer | None = None
+        self.controller: Controller | None = None
+        self.shutdown_timeout = 15.0
+
+    def start_channel(self) -> None:
+        """Listen for management commands (``rpc``, ``stop``...), cookie-authenticated."""
+        output.install()
+        secret = cookie.ensure_cookie(self.env.root)
+        self.server = ControlServer(self.env, secret, self.request, log)
+        self.server.start()
+
+    def on_signal(self, signum: int, _frame: object) -> None:
+        """SIGTERM/SIGINT: queue a stop for the main loop."""
+        self.events.put(("signal", signum))
+
+    def request(self, op: str) -> str | None:
+        """Called by the control channel's threads: queue the work for the main loop."""
+        if op == "stop":
+            self.events.put(("stop", None))
+            return None
+        done: dict[str, Any] = {"event": threading.Event(), "error": None}
+        self.events.put(("restart", done))
+        done["event"].wait()
+        return done["error"]
+
+    def console(self) -> None:
+        """``start_iex``: a REPL on the node's terminal; leaving it stops the node."""
+        import code
+
+        try:
+            import readline  # noqa: F401 - line editing when the runtime has it
+        except ImportError:
+            pass
+        code.interact(banner=f"{self.env.name} {self.env.vsn} (Ctrl-D stops the node)", local={})
+        self.events.put(("stop", None))
+
+    def run_loop(self, env_name: str) -> int:
+        """Wait for signals, requests and application ends; return the exit status."""
+        assert self.controller is not None
+        while True:
+            kind, payload = self.events.get()
+            if kind in ("signal", "stop"):
+                why = signal.Signals(payload).name if kind == "signal" else "a stop request"
+                log(f"received {why}, stopping")
+                return self._stop(0)
+            if kind == "restart":
+                payload["error"] = self.restart(env_name)
+                payload["event"].set()
+                if payload["error"] is not None:
+                    return self._stop(1)
+                continue
             app = payload
             how = "normally" if app.outcome == "normal" else "abnormally"
             status = decide(app)
@@ -149,9 +193,49 @@ def run_loop(
                 log(f"application {app.entry.name} ({app.entry.mode}) ended {how}")
                 continue
             log(f"application {app.entry.name} ({app.entry.mode}) ended {how}; stopping the node")
-            notify.notify("STOPPING=1")
-            controller.stop_all(timeout)
-            return status
+            return self._stop(status)
+
+    def _stop(self, status: int) -> int:
+        assert self.controller is not None
+        notify.notify("STOPPING=1")
+        self.controller.stop_all(self.shutdown_timeout)
+        return status
+
+    def restart(self, env_name: str) -> str | None:
+        """Stop every application and start them again in this process, config recomputed."""
+        assert self.controller is not None
+        log("restarting")
+        self.controller.stop_all(self.shutdown_timeout)
+        try:
+            config = configload.compute(self.env.vsn_dir, self.env.sys_config + ".config", env_name)
+        except configload.BootConfigError as exc:
+            return str(exc)
+        appconfig.set_current(config, env=env_name)
+        self.controller.config = config
+        failed = self.controller.start_all()
+        if failed is not None:
+            return f"application {failed.entry.name} failed to start"
+        log("restarted")
+        return None
+
+    def exit(self, status: int) -> int:
+        """Leave at once: close the channel, run atexit handlers, flush, ``_exit``.
+
+        Waiting for interpreter finalisation (and for any non-daemon thread an
+        application left behind) would make ``stop`` slow; ``_exit`` also closes
+        the connection a ``stop`` caller waits on, telling it the node is gone.
+        """
+        if self.server is not None:
+            self.server.close()
+        import atexit
+
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(status)
 
 
 def cmd_eval(env: Env, argv: list[str]) -> int:
@@ -185,8 +269,14 @@ def cmd_daemon_iex(env: Env, argv: list[str]) -> int:
     return daemon.cmd_daemon(env, argv, iex=True)
 
 
+def cmd_start_iex(env: Env, argv: list[str]) -> int:
+    """``start_iex``: ``start`` with a Python REPL on the terminal."""
+    return cmd_start(env, argv, repl=True)
+
+
 COMMANDS = {
     "start": cmd_start,
+    "start_iex": cmd_start_iex,
     "eval": cmd_eval,
     "daemon": cmd_daemon,
     "daemon_iex": cmd_daemon_iex,
