@@ -239,3 +239,17 @@ def test_unknown_release_vsn_is_refused(project: Path) -> None:
     out = run(script(project, "permanent"), "eval", "print(1)", env={"RELEASE_VSN": "9.9.9"})
     assert out.returncode == 1
     assert "ERROR: release version 9.9.9 does not exist" in out.stderr
+
+
+def test_windows_scripts_are_generated_with_every_command(project: Path) -> None:
+    # Windows cannot run here: check what a Windows user would get.
+    root = project / "_build" / "prod" / "rel" / "pruned"
+    bat = (root / "bin" / "pruned.bat").read_bytes()
+    assert b"\r\n" in bat and b"\n" not in bat.replace(b"\r\n", b"")
+    text = bat.decode()
+    for command in ("start", "start_iex", "install", "eval", "rpc", "remote", "restart", "stop",
+                    "pid", "version"):  # fmt: skip
+        assert f'"%~1"=="{command}"' in text
+    assert 'call "!REL_VSN_DIR!\\env.bat" %*' in text
+    assert "runtime-!RELEASE_PYVSN!\\python.exe" in text
+    assert (root / "releases" / "2.5.0" / "env.bat").read_bytes().startswith(b"@echo off\r\n")

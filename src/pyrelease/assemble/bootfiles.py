@@ -2,6 +2,7 @@
 
 ```text
 bin/NAME                      POSIX sh dispatcher (from templates/bin.sh.j2)
+bin/NAME.bat                  the same for Windows, when include_executables_for has it
 releases/
   start_erl.data              "PYVSN VSN", no newline
   COOKIE                      only when the release sets `cookie` (mode 0400)
@@ -34,6 +35,13 @@ NODE_SRC = Path(pyrelease.__file__).parent / "node"
 
 def _json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _write(path: Path, text: str, *, crlf: bool = False) -> None:
+    # Batch files get CRLF line ends: cmd.exe mis-parses labels in LF-only files.
+    if crlf:
+        text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+    path.write_bytes(text.encode("utf-8"))
 
 
 def manifest(release: Any, libs: list[LibDir], *, clean: bool) -> dict[str, Any]:
@@ -116,7 +124,7 @@ def write_boot_files(release: Any, root: Path, libs: list[LibDir], build_info: d
     if "windows" in spec.include_executables_for:
         names.append("env.bat")
     for name in names:
-        (vsn_dir / name).write_text(render(env, f"{name}.j2", **context), encoding="utf-8")
+        _write(vsn_dir / name, render(env, f"{name}.j2", **context), crlf=name.endswith(".bat"))
     os.chmod(vsn_dir / "env.sh", 0o755)
     python_exe = release.python.executable
     copy_node(vsn_dir, python_exe, f"cpython-{release.python.version_short.replace('.', '')}")
@@ -125,10 +133,15 @@ def write_boot_files(release: Any, root: Path, libs: list[LibDir], build_info: d
     )
     if "unix" in spec.include_executables_for:
         bin_dir = root / "bin"
-        bin_dir.mkdir()
+        bin_dir.mkdir(exist_ok=True)
         script = bin_dir / release.name
         script.write_text(render(env, "bin.sh.j2", **context), encoding="utf-8")
         os.chmod(script, 0o755)
+    if "windows" in spec.include_executables_for:
+        (root / "bin").mkdir(exist_ok=True)
+        _write(
+            root / "bin" / f"{release.name}.bat", render(env, "bin.bat.j2", **context), crlf=True
+        )
     if spec.cookie:
         cookie = root / "releases" / "COOKIE"
         cookie.write_text(spec.cookie, encoding="utf-8")
