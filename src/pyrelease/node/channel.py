@@ -81,10 +81,14 @@ def mac(cookie: str, role: str, challenge: str) -> str:
     return hmac.new(cookie.encode(), message, hashlib.sha256).hexdigest()
 
 
-def server_handshake(sock: socket.socket, cookie: str, node: str) -> bool:
-    """Authenticate a client; send ``refused`` and return False when it fails."""
+def server_handshake(sock: socket.socket, cookie: str) -> bool:
+    """Authenticate a client; send ``refused`` and return False when it fails.
+
+    Before authentication the peer learns nothing but the protocol name and a
+    random challenge.
+    """
     challenge = secrets.token_hex(32)
-    send(sock, {"hello": PROTOCOL, "node": node, "challenge": challenge})
+    send(sock, {"hello": PROTOCOL, "challenge": challenge})
     reply = recv(sock)
     response, theirs = reply.get("response"), reply.get("challenge")
     if not (

@@ -116,7 +116,7 @@ class ControlServer:
         keep = False
         try:
             conn.settimeout(channel.HANDSHAKE_TIMEOUT)
-            if not channel.server_handshake(conn, self.cookie, self.env.node_name):
+            if not channel.server_handshake(conn, self.cookie):
                 return
             conn.settimeout(None)
             while True:
