@@ -117,8 +117,13 @@ class Node:
     def stop(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -166,6 +171,15 @@ def ensure_demo_lock(project: Path) -> None:
         capture_output=True,
         text=True,
     )
+
+
+def build_demo(base: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Copy the example project under ``base``, lock it and build its default release."""
+    project = copy_project(DEMO, base / "demo")
+    ensure_demo_lock(project)
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project, result
 
 
 def read_json(path: Path) -> dict:

@@ -12,14 +12,11 @@ from pathlib import Path
 import pytest
 
 from helpers import (
-    DEMO,
     base_env,
-    copy_project,
-    ensure_demo_lock,
+    build_demo,
     free_port,
     http_get,
     node,
-    pyrelease,
     run,
     wait_http,
 )
@@ -30,10 +27,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = copy_project(DEMO, tmp_path_factory.mktemp("control") / "demo")
-    ensure_demo_lock(project)
-    result = pyrelease("build", cwd=project)
-    assert result.returncode == 0, result.stderr
+    project, _ = build_demo(tmp_path_factory.mktemp("control"))
     return project / "_build" / "prod" / "rel" / "demo" / "bin" / "demo"
 
 

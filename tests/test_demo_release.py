@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (
-    DEMO,
-    copy_project,
-    ensure_demo_lock,
+    build_demo,
     free_port,
     http_get,
     node,
@@ -28,11 +26,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    project = copy_project(DEMO, tmp_path_factory.mktemp("demo") / "demo")
-    ensure_demo_lock(project)
-    result = pyrelease("build", cwd=project)
-    assert result.returncode == 0, result.stderr
-    return project, result
+    return build_demo(tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +173,10 @@ def test_runs_after_move_with_build_python_hidden(script: Path, tmp_path: Path) 
     if probe.returncode != 0:
         pytest.skip(f"unshare --mount is not permitted here: {probe.stderr.decode().strip()}")
     moved = tmp_path / "elsewhere" / "demo"
-    shutil.copytree(script.parent.parent, moved, symlinks=True)
+    # tmp/ is runtime state (sockets, pids), never part of what is shipped.
+    shutil.copytree(
+        script.parent.parent, moved, symlinks=True, ignore=shutil.ignore_patterns("tmp")
+    )
     prefix = Path(os.path.realpath(shutil.which("python3.11") or "/usr/bin/python3")).parents[1]
     pyenv = Path("/root/.pyenv")
     hide = [str(p) for p in (prefix, pyenv) if p.exists()]

@@ -13,6 +13,15 @@ from pyrelease.console import Console
 from pyrelease.errors import PyreleaseError
 from pyrelease.release import BuildOptions
 
+project_option = click.option(
+    "--project",
+    "-C",
+    "project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="The project directory (default: the current one).",
+)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pyrelease")
@@ -52,14 +61,7 @@ def main() -> None:
     is_flag=True,
     help="Do not check the target Python against requires-python.",
 )
-@click.option(
-    "--project",
-    "-C",
-    "project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    help="The project directory (default: the current one).",
-)
+@project_option
 def build(
     name: str | None,
     env: str,
@@ -95,14 +97,7 @@ def build(
 
 @main.command()
 @click.option("--force", is_flag=True, help="Overwrite existing files in rel/.")
-@click.option(
-    "--project",
-    "-C",
-    "project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    help="The project directory (default: the current one).",
-)
+@project_option
 def init(force: bool, project: Path) -> None:
     """Write editable rel/ templates: env.sh.j2, env.bat.j2, vm.args.j2, remote.vm.args.j2.
 

@@ -93,6 +93,21 @@ def cmd_pid(env: Env, argv: list[str]) -> int:
     return 0
 
 
+def _show(msg: dict) -> None:
+    """Print output the node sent back, on the stream it was written to."""
+    stream = sys.stderr if msg.get("stream") == "stderr" else sys.stdout
+    stream.write(msg["out"])
+    stream.flush()
+
+
+def _ask(sock: socket.socket, env: Env, op: str, failed: str) -> None:
+    """Send a lifecycle request; raise with ``failed`` when the node reports an error."""
+    channel.send(sock, {"op": op})
+    reply = channel.recv(sock)
+    if "error" in reply:
+        raise ClientError(f"node {env.node_name} {failed}: {reply['error']}")
+
+
 def cmd_rpc(env: Env, argv: list[str]) -> int:
     """Run code inside the node; its output comes back here."""
     if not argv:
@@ -103,9 +118,7 @@ def cmd_rpc(env: Env, argv: list[str]) -> int:
         while True:
             msg = channel.recv(sock)
             if "out" in msg:
-                stream = sys.stderr if msg.get("stream") == "stderr" else sys.stdout
-                stream.write(msg["out"])
-                stream.flush()
+                _show(msg)
             elif msg.get("done"):
                 return int(msg.get("status", 0))
 
@@ -124,9 +137,7 @@ def cmd_remote(env: Env, argv: list[str]) -> int:
         while True:
             msg = channel.recv(sock)
             if "out" in msg:
-                stream = sys.stderr if msg.get("stream") == "stderr" else sys.stdout
-                stream.write(msg["out"])
-                stream.flush()
+                _show(msg)
             elif "prompt" in msg:
                 try:
                     line = input(msg["prompt"])
@@ -146,10 +157,7 @@ def cmd_stop(env: Env, argv: list[str]) -> int:
     """Ask the node to stop and return once its process is gone."""
     sock, welcome = connect(env, "stop")
     with sock:
-        channel.send(sock, {"op": "stop"})
-        reply = channel.recv(sock)
-        if "error" in reply:
-            raise ClientError(f"node {env.node_name} could not stop: {reply['error']}")
+        _ask(sock, env, "stop", "could not stop")
         sock.settimeout(STOP_TIMEOUT)
         try:  # the node holds this connection until its process exits
             while sock.recv(4096):
@@ -191,10 +199,7 @@ def cmd_restart(env: Env, argv: list[str]) -> int:
     """Stop and start the node's applications in the same OS process."""
     sock, _ = connect(env, "restart")
     with sock:
-        channel.send(sock, {"op": "restart"})
-        reply = channel.recv(sock)
-    if "error" in reply:
-        raise ClientError(f"node {env.node_name} failed to restart: {reply['error']}")
+        _ask(sock, env, "restart", "failed to restart")
     return 0
 
 
