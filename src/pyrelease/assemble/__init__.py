@@ -50,7 +50,8 @@ def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
     if spec.include_runtime is not False:
-        info = bundle_runtime(python, root, progress=release.console.step)
+        sources = not spec.strip.enabled or "sources" in spec.strip.keep
+        info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
         runtime_libs = info.needed_libs
     assert release.site_packages is not None
     libs = write_libs(

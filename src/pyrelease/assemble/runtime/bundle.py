@@ -1,0 +1,161 @@
+"""``bundle_runtime``: build (or take from the cache) ``runtime-PYVSN/`` and copy it in.
+
+```text
+runtime-3.12.1/
+  bin/python3.12                 the interpreter, RUNPATH $ORIGIN/../lib
+  bin/python3 -> python3.12
+  lib/libpython3.12.so.1.0       (shared builds) and libraries found in the prefix
+  lib/python3.12/                the pruned standard library, precompiled:
+    json/decoder.py              with sources: the source and
+    json/__pycache__/decoder.cpython-312.pyc
+    json/decoder.pyc             without sources: this alone
+    _sysconfigdata_*.py(c)       relocated (see sysconfigdata.py)
+    lib-dynload/*.so             extension modules
+```
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pyrelease.assemble.runtime import cache
+from pyrelease.assemble.runtime.bytecode import compile_stdlib
+from pyrelease.assemble.runtime.elf import elf_triple, needed_system_libs, read_elf, soname
+from pyrelease.assemble.runtime.install import Layout, PythonInstall, find_layout
+from pyrelease.assemble.runtime.prune import copy_stdlib
+from pyrelease.assemble.runtime.relocate import bundle_prefix_libs, relocate, strip_binaries
+from pyrelease.assemble.runtime.sysconfigdata import relocate_sysconfigdata
+from pyrelease.errors import BuildError
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What :func:`bundle_runtime` wrote, and what the target must provide."""
+
+    dir_name: str
+    """``"runtime-3.12.1"``, directly below the release root."""
+    python_rel: str
+    """The interpreter relative to the release root: ``"runtime-3.12.1/bin/python3.12"``."""
+    version: str
+    """``"3.12.1"``."""
+    triple: str
+    """Target triple of the interpreter binary, e.g. ``"x86_64-unknown-linux-gnu"``."""
+    needed_libs: tuple[str, ...]
+    """Sorted sonames of the system libraries the runtime links (not bundled ones)."""
+
+
+def bundle_runtime(
+    python: PythonInstall,
+    dest: Path,
+    *,
+    sources: bool = True,
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RuntimeInfo:
+    """Write ``runtime-PYVSN/`` for ``python`` into the release root ``dest``.
+
+    ``dest/runtime-PYVSN`` is replaced if it exists. With ``sources=False`` the standard
+    library ships sourceless ``.pyc`` files only (about half the size). The finished
+    runtime is cached under ``cache_dir`` (default :func:`cache.default_cache_dir`); a
+    cache hit is a plain copy.
+    """
+    say = progress or (lambda _message: None)
+    if sys.platform != "linux":
+        raise BuildError("bundling a Python runtime is supported on Linux only")
+    dest = Path(dest)
+    if not dest.is_dir():
+        raise BuildError(f"release directory {dest} does not exist")
+    layout = find_layout(python)
+    cache_dir = Path(cache_dir) if cache_dir is not None else cache.default_cache_dir()
+    say(f"copying Python {python.version} runtime")
+    entry = cache_dir / cache.cache_key(layout, sources=sources)
+    info = _info(cache.load(entry))
+    if info is None:
+        say("compiling standard library (first build only, cached afterwards)")
+        info = _info(cache.fill(entry, lambda root: _as_json(_build(layout, root, sources))))
+        assert info is not None
+    target = dest / info.dir_name
+    try:
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(entry / info.dir_name, target, symlinks=True)
+    except OSError as exc:
+        raise BuildError(f"cannot copy the Python runtime into {dest}: {exc}") from None
+    return info
+
+
+def _as_json(info: RuntimeInfo) -> dict[str, Any]:
+    return {**asdict(info), "needed_libs": list(info.needed_libs)}
+
+
+def _info(raw: dict[str, Any] | None) -> RuntimeInfo | None:
+    try:
+        return RuntimeInfo(**{**raw, "needed_libs": tuple(raw["needed_libs"])}) if raw else None
+    except (TypeError, KeyError):
+        return None
+
+
+def _build(layout: Layout, root: Path, sources: bool) -> RuntimeInfo:
+    """Build ``root/runtime-PYVSN`` (copy, prune, strip, relocate, compile)."""
+    python = layout.python
+    dir_name = f"runtime-{python.version}"
+    rt = root / dir_name
+    (rt / "bin").mkdir(parents=True)
+    (rt / "lib").mkdir()
+
+    exe = rt / "bin" / layout.exe_name
+    shutil.copyfile(python.executable, exe)
+    if layout.exe_name != "python3":
+        os.symlink(layout.exe_name, rt / "bin" / "python3")
+    libs: list[Path] = []
+    if layout.libpython is not None:
+        lib = rt / "lib" / soname(layout.libpython)
+        shutil.copyfile(layout.libpython, lib)
+        libs.append(lib)
+
+    copy_stdlib(layout, rt)
+    relocate_sysconfigdata(rt / layout.stdlib_rel, python.prefix)
+    dynload = rt / layout.dynload_rel
+    modules = sorted(p for p in dynload.iterdir() if p.name.endswith(".so"))
+    originals = [(exe, python.executable), *((m, layout.dynload / m.name) for m in modules)]
+    if layout.libpython is not None:
+        originals.append((libs[0], layout.libpython))
+    libs += bundle_prefix_libs(layout, originals, rt / "lib")
+
+    strip_binaries([exe, *libs, *modules])
+    relocate(layout, exe, libs, modules, rt)
+    _fix_modes(rt, executables={exe, *libs, *modules})  # the compile step runs exe
+    compile_stdlib(layout, rt, dir_name, sources=sources)
+    _fix_modes(rt, executables={exe, *libs, *modules})  # and the pycs it wrote
+
+    elf = read_elf(exe)
+    assert elf is not None
+    return RuntimeInfo(
+        dir_name=dir_name,
+        python_rel=f"{dir_name}/bin/{layout.exe_name}",
+        version=python.version,
+        triple=elf_triple(elf),
+        needed_libs=needed_system_libs([exe, *libs, *modules]),
+    )
+
+
+def _fix_modes(rt: Path, executables: set[Path]) -> None:
+    """Directories and executables (binaries, shared objects) 0755, other files 0644."""
+    os.chmod(rt, 0o755)
+    for dirpath, dirnames, filenames in os.walk(rt):
+        base = Path(dirpath)
+        for name in dirnames:
+            if not (base / name).is_symlink():
+                os.chmod(base / name, 0o755)
+        for name in filenames:
+            path = base / name
+            if not path.is_symlink():
+                os.chmod(path, 0o755 if path in executables else 0o644)
