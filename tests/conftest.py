@@ -1,0 +1,46 @@
+"""Session-wide guard: every process a test started from a release under the
+test temp directory must be gone when the session ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _leftovers(base: str) -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if base in cmdline and state != "Z":
+            found[int(entry.name)] = cmdline.strip()
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    if not Path("/proc").is_dir():
+        return
+    deadline = time.monotonic() + 5
+    left = _leftovers(base)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _leftovers(base)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"processes left behind by the tests: {left}"
