@@ -63,3 +63,32 @@ def test_tarball_members_are_normalised(tmp_path: Path) -> None:
     raw = tarball.read_bytes()
     assert raw[4:8] == b"\0\0\0\0"  # gzip header time
     subprocess.run(["gzip", "-t", str(tarball)], check=True)
+
+
+def test_incremental_rebuild_equals_a_clean_build(tmp_path: Path) -> None:
+    # Build, edit one file, rebuild from the caches: only that distribution is
+    # compiled again, and the result is byte-identical to a clean build.
+    first = build_in(tmp_path / "incremental", "022", "0")
+    project = first.parents[2]
+    again = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "demo_minimal", "--overwrite"],
+        cwd=project, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert "the build environment is up to date" in again.stdout
+    assert "compiling" not in again.stdout
+    views = project / "src" / "demo" / "views.py"
+    views.write_text(views.read_text() + "\nEDITED = True\n")
+    edited = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "demo_minimal", "--overwrite"],
+        cwd=project, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert edited.returncode == 0, edited.stderr
+    assert "compiling 1 of 3 distributions (demo)" in edited.stdout
+    clean = copy_project(project, tmp_path / "clean" / "demo")
+    result = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "demo_minimal", "--quiet"],
+        cwd=clean, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    clean_tar = clean / "_build" / "prod" / "demo_minimal-0.1.0.tar.gz"
+    assert first.read_bytes() == clean_tar.read_bytes()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -99,9 +100,41 @@ def _pip(args: list[str], venv: Path, what: str) -> None:
         raise BuildError(f"installing {what} into the build environment failed:\n{tail}")
 
 
-def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, str]:
+def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, object]:
     digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock else "unlocked"
     return {"lock": digest, "python": python_version, "project": str(project_root)}
+
+
+# Folders that are outputs, caches or other environments, never the project's sources.
+NOT_SOURCES = {
+    "_build", ".git", ".hg", ".venv", "venv", "__pycache__", "build", "dist", "node_modules",
+    ".tox", ".nox", ".pytest_cache", ".ruff_cache", ".mypy_cache", "result",
+}  # fmt: skip
+
+
+def sources_digest(root: Path, skip: set[Path] | None = None) -> str:
+    """A digest of a local source tree that gets installed (the project, a local package).
+
+    ``skip`` holds nested local packages, which have digests of their own. An
+    unchanged digest lets a rebuild skip reinstalling that tree.
+    """
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in NOT_SOURCES
+            and not d.endswith(".egg-info")
+            and here / d not in (skip or set())
+        )
+        for name in sorted(filenames):
+            path = here / name
+            if name.endswith((".pyc", ".pyo")) or path.is_symlink():
+                continue
+            h.update(str(path.relative_to(root)).encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
 
 
 def prepare(
@@ -121,7 +154,8 @@ def prepare(
     lock = find_lock(project_root)
     stamp = _stamp(lock, python_version, project_root)
     stamp_file = venv / STAMP
-    fresh = force or not stamp_file.exists() or json.loads(stamp_file.read_text()) != stamp
+    old = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
+    fresh = force or {k: old.get(k) for k in stamp} != stamp
     if fresh:
         shutil.rmtree(venv, ignore_errors=True)
         venv.parent.mkdir(parents=True, exist_ok=True)
@@ -149,8 +183,16 @@ def prepare(
         if fresh and hashed:
             console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
             _install_hashed(hashed, venv)
-    console.step("installing the project into the build environment")
-    _pip(["--no-deps", "--force-reinstall", str(project_root), *directories], venv, "the project")
+    previous = {} if fresh else old.get("sources", {})
+    local = [project_root, *(Path(d) for d in directories)]
+    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}) for p in local}
+    changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
+    if not changed:
+        console.step("the build environment is up to date")
+    else:
+        console.step(f"installing {len(changed)} local package(s) into the build environment")
+        stamp_file.unlink(missing_ok=True)  # a failed install must not look up to date
+        _pip(["--no-deps", "--force-reinstall", *changed], venv, "the project")
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
     return site_packages(venv)
 

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pyrelease
+from pyrelease.assemble import libcache
 from pyrelease.assemble.bootfiles import write_boot_files
 from pyrelease.assemble.fsutil import (
     copy_tree,
@@ -20,7 +21,7 @@ from pyrelease.assemble.fsutil import (
     source_date_epoch,
     swap_into_place,
 )
-from pyrelease.assemble.libs import write_libs
+from pyrelease.assemble.libs import LibDir, write_libs
 from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
 from pyrelease.assemble.tarball import write_tarball
 from pyrelease.release import Release
@@ -54,14 +55,7 @@ def _fill(release: Release, root: Path) -> None:
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
         runtime_libs = info.needed_libs
     assert release.site_packages is not None
-    libs = write_libs(
-        release.distributions,
-        release.site_packages,
-        root,
-        python=python.executable,
-        cache_tag=f"cpython-{python.version_short.replace('.', '')}",
-        strip=spec.strip,
-    )
+    libs = _libs(release, root)
     extensions = [p for lib in libs for p in lib.extensions if p.exists()]
     build_info = {
         "name": release.name,
@@ -82,6 +76,40 @@ def _fill(release: Release, root: Path) -> None:
     new_cookie = root / "releases" / "COOKIE"
     if old_cookie.is_file() and not new_cookie.exists():
         shutil.copy2(old_cookie, new_cookie)
+
+
+def _libs(release: Release, root: Path) -> list[LibDir]:
+    """``lib/`` for every distribution: cached folders reused, the rest compiled."""
+    assert release.site_packages is not None
+    python, strip = release.python, release.spec.strip
+    cache_tag = f"cpython-{python.version_short.replace('.', '')}"
+    cache_dir = release.build_dir / "lib-cache"
+    found: dict[str, LibDir] = {}
+    misses = []
+    for dist in release.distributions:
+        key = libcache.cache_key(dist, release.site_packages, cache_tag, strip)
+        cached = libcache.slot(cache_dir, dist, key)
+        entry = libcache.load(dist, cached, root)
+        if entry is None:
+            misses.append((dist, cached))
+        else:
+            found[dist.name] = entry
+    if misses:
+        names = ", ".join(d.name for d, _ in misses)
+        release.console.step(f"compiling {len(misses)} of {len(release.distributions)} "
+                             f"distributions ({names})")  # fmt: skip
+    built = write_libs(
+        [d for d, _ in misses],
+        release.site_packages,
+        root,
+        python=python.executable,
+        cache_tag=cache_tag,
+        strip=strip,
+    )
+    for entry, (_, cached) in zip(built, misses, strict=True):
+        libcache.store(entry, root, cached)
+        found[entry.dist.name] = entry
+    return [found[d.name] for d in release.distributions]
 
 
 def tar(release: Release) -> Release:

@@ -47,7 +47,8 @@ class LibDir:
     extensions: list[Path] = field(default_factory=list)
 
 
-def _keep_file(rel: str, dist: Distribution, strip: StripSpec) -> bool:
+def keep_file(rel: str, dist: Distribution, strip: StripSpec) -> bool:
+    """Whether an installed file (path relative to site-packages) goes into the release."""
     parts = rel.split("/")
     if parts[0] == dist.dist_info:
         return parts[-1] not in DROPPED_METADATA
@@ -61,7 +62,7 @@ def _keep_file(rel: str, dist: Distribution, strip: StripSpec) -> bool:
 def copy_distribution(dist: Distribution, site: Path, dest: Path, strip: StripSpec) -> None:
     """Copy the files the distribution's RECORD lists from site-packages to ``dest``."""
     for rel in dist.files:
-        if not _keep_file(rel, dist, strip):
+        if not keep_file(rel, dist, strip):
             continue
         src = site / rel
         if not src.is_file():
