@@ -274,3 +274,30 @@ def test_management_commands_import_no_application(script: Path, running, tmp_pa
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert "pyrelease.node.client" in imported
     assert not imported & {"demo", "jinja2", "markupsafe", "pyrelease.node.applications"}
+
+
+def test_stop_never_reports_a_lost_connection(script: Path) -> None:
+    # Regression: the node queued the stop before replying, and a fast exit
+    # could beat the reply. Repeat to give the race its chances.
+    for _ in range(5):
+        with node(script, {"PORT": str(free_port())}) as n:
+            n.wait_for("started in")
+            out = run(script, "stop")
+            assert (out.returncode, out.stderr) == (0, ""), out.stderr
+            assert n.wait(5) == 0
+
+
+def test_leaving_start_iex_with_exit_stops_the_node(script: Path) -> None:
+    for line in ("exit()", "raise SystemExit"):
+        proc = subprocess.Popen(
+            [str(script), "start_iex"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env={**base_env(), "PORT": str(free_port())},
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            out, _ = proc.communicate(line + "\nprint('still here')\n", timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, 9)
+        assert proc.returncode == 0, out
+        assert "received a stop request" in out and "still here" not in out

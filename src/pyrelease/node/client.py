@@ -157,7 +157,10 @@ def cmd_stop(env: Env, argv: list[str]) -> int:
     """Ask the node to stop and return once its process is gone."""
     sock, welcome = connect(env, "stop")
     with sock:
-        _ask(sock, env, "stop", "could not stop")
+        try:
+            _ask(sock, env, "stop", "could not stop")
+        except EOFError:
+            pass  # the node went away right after taking the request: stopped
         sock.settimeout(STOP_TIMEOUT)
         try:  # the node holds this connection until its process exits
             while sock.recv(4096):

@@ -125,6 +125,11 @@ def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
     return node.exit(node.run_loop(m.env))
 
 
+def _leave(code: int | None = None) -> None:
+    """``exit()``/``quit()`` in the REPL (``-S`` means ``site`` did not define them)."""
+    raise SystemExit(code)
+
+
 def _settings(env: Env) -> dict[str, Any]:
     return configload.read_json(os.path.join(env.vsn_dir, "boot.json"), "boot settings")
 
@@ -168,8 +173,13 @@ class Node:
             import readline  # noqa: F401 - line editing when the runtime has it
         except ImportError:
             pass
-        code.interact(banner=f"{self.env.name} {self.env.vsn} (Ctrl-D stops the node)", local={})
-        self.events.put(("stop", None))
+        try:
+            code.interact(
+                banner=f"{self.env.name} {self.env.vsn} (Ctrl-D or exit() stops the node)",
+                local={"exit": _leave, "quit": _leave},
+            )
+        finally:  # EOF, exit() or raise SystemExit: leaving the REPL stops the node
+            self.events.put(("stop", None))
 
     def run_loop(self, env_name: str) -> int:
         """Wait for signals, requests and application ends; return the exit status."""
@@ -274,7 +284,15 @@ def cmd_start_iex(env: Env, argv: list[str]) -> int:
     return cmd_start(env, argv, repl=True)
 
 
+def cmd_attach(env: Env, argv: list[str]) -> int:
+    """``attach``: follow a ``daemon_iex`` node's log and type into its REPL (``to_erl``)."""
+    from pyrelease.node import daemon
+
+    return daemon.attach(env)
+
+
 COMMANDS = {
+    "attach": cmd_attach,
     "start": cmd_start,
     "start_iex": cmd_start_iex,
     "eval": cmd_eval,

@@ -186,5 +186,10 @@ class ControlServer:
                     return
 
     def _lifecycle(self, conn: socket.socket, op: str) -> None:
+        if op == "stop":
+            # Reply first: once queued, the node may exit before a late reply goes out.
+            channel.send(conn, {"ok": True})
+            self.request(op)
+            return
         result = self.request(op)
         channel.send(conn, {"ok": True} if result is None else {"error": result})
