@@ -236,20 +236,27 @@ def test_name_distribution_over_tcp(script: Path, fixed_port: bool) -> None:
         assert n.wait(5) == 0
 
 
-def test_start_iex_attaches_a_repl(script: Path) -> None:
+def start_iex(script: Path, typed: str) -> tuple[int, str]:
+    """Run ``start_iex`` with ``typed`` as the terminal's input; return status and output."""
     proc = subprocess.Popen(
         [str(script), "start_iex"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, env={**base_env(), "PORT": str(free_port())},
         start_new_session=True,
     )  # fmt: skip
     try:
-        out, _ = proc.communicate("print(6 * 7)\n", timeout=30)
+        out, _ = proc.communicate(typed, timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
-    assert proc.returncode == 0
+            proc.wait()
+    return proc.returncode, out
+
+
+def test_start_iex_attaches_a_repl(script: Path) -> None:
+    status, out = start_iex(script, "print(6 * 7)\n")
+    assert status == 0
     assert "42" in out
-    assert "received a stop request" in out  # leaving the REPL stops the node
+    assert "received a stop request" in out  # leaving the REPL (end of input) stops the node
 
 
 def test_notify_socket_gets_ready_and_stopping(script: Path, tmp_path: Path) -> None:
@@ -289,15 +296,6 @@ def test_stop_never_reports_a_lost_connection(script: Path) -> None:
 
 def test_leaving_start_iex_with_exit_stops_the_node(script: Path) -> None:
     for line in ("exit()", "raise SystemExit"):
-        proc = subprocess.Popen(
-            [str(script), "start_iex"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env={**base_env(), "PORT": str(free_port())},
-            start_new_session=True,
-        )  # fmt: skip
-        try:
-            out, _ = proc.communicate(line + "\nprint('still here')\n", timeout=30)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, 9)
-        assert proc.returncode == 0, out
+        status, out = start_iex(script, line + "\nprint('still here')\n")
+        assert status == 0, out
         assert "received a stop request" in out and "still here" not in out
