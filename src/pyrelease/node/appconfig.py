@@ -26,7 +26,10 @@ from __future__ import annotations
 import copy
 import os
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 _MISSING = object()
 

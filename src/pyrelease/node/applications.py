@@ -22,24 +22,24 @@ from __future__ import annotations
 import importlib
 import queue
 import threading
-import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from pyrelease.node.manifest import AppEntry
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 STARTED_MODES = ("permanent", "transient", "temporary")
 
 
-@dataclass(frozen=True)
 class ReleaseInfo:
     """What an application knows about the release it runs in."""
 
-    name: str
-    version: str
-    root: str
-    env: str
+    __slots__ = ("env", "name", "root", "version")
+
+    def __init__(self, name: str, version: str, root: str, env: str) -> None:
+        self.name, self.version, self.root, self.env = name, version, root, env
 
 
 class Context:
@@ -133,6 +133,8 @@ class Controller:
             result = fn(app.ctx)
         except BaseException as exc:
             app.outcome, app.error = "abnormal", exc
+            import traceback  # only when something crashed: keeps boot light
+
             self.log(
                 f"application {app.entry.name} crashed:\n"
                 + "".join(traceback.format_exception(exc)).rstrip()

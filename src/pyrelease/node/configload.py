@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from pyrelease.node import appconfig, providers
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class BootConfigError(Exception):

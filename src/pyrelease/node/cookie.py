@@ -8,10 +8,8 @@ first start, 56 random letters, digits and underscores, mode 0400.
 from __future__ import annotations
 
 import os
-import secrets
-import string
 
-ALPHABET = string.ascii_letters + string.digits + "_"
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 LENGTH = 56
 
 
@@ -32,12 +30,21 @@ def read_cookie(root: str) -> str | None:
         return None
 
 
+def _random_cookie() -> str:
+    # os.urandom with rejection sampling (no modulo bias); `secrets` would import `random`.
+    chars: list[str] = []
+    limit = 256 - 256 % len(ALPHABET)
+    while len(chars) < LENGTH:
+        chars += [ALPHABET[b % len(ALPHABET)] for b in os.urandom(64) if b < limit]
+    return "".join(chars[:LENGTH])
+
+
 def ensure_cookie(root: str) -> str:
     """The cookie, creating ``releases/COOKIE`` (0400) when there is none."""
     found = read_cookie(root)
     if found:
         return found
-    value = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    value = _random_cookie()
     try:
         fd = os.open(cookie_path(root), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
     except FileExistsError:  # another node made it first

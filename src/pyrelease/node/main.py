@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import queue
 import signal
 import sys
 import threading
 import time
-import traceback
-from typing import Any
 
 from pyrelease.node import (
     appconfig,
@@ -30,8 +27,11 @@ from pyrelease.node import (
     vmargs,
 )
 from pyrelease.node.applications import Controller, ReleaseInfo, decide
-from pyrelease.node.releaseenv import Env, EnvError
-from pyrelease.node.server import AlreadyRunning, ControlServer
+from pyrelease.node.releaseenv import AlreadyRunning, Env, EnvError
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class NodeError(Exception):
@@ -56,6 +56,8 @@ def log(message: str) -> None:
 
 def check_python(m: manifest.Manifest) -> None:
     """A release built without its runtime needs exactly the Python it was built with."""
+    import platform  # ~1.5 ms: only imported when there is something to check
+
     if not m.include_runtime and platform.python_version() != m.python_version:
         raise NodeError(
             f"this release was built for Python {m.python_version} but {sys.executable} is "
@@ -140,12 +142,14 @@ class Node:
     def __init__(self, env: Env) -> None:
         self.env = env
         self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
-        self.server: ControlServer | None = None
+        self.server: Any = None  # a server.ControlServer once the channel is up
         self.controller: Controller | None = None
         self.shutdown_timeout = 15.0
 
     def start_channel(self) -> None:
         """Listen for management commands (``rpc``, ``stop``...), cookie-authenticated."""
+        from pyrelease.node.server import ControlServer
+
         output.install()
         secret = cookie.ensure_cookie(self.env.root)
         self.server = ControlServer(self.env, secret, self.request, log)
@@ -259,6 +263,8 @@ def cmd_eval(env: Env, argv: list[str]) -> int:
     except SystemExit:
         raise
     except BaseException as exc:
+        import traceback
+
         tb = exc.__traceback__.tb_next if exc.__traceback__ else None
         traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
         return 1

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT = 1
 
 
-@dataclass(frozen=True)
 class AppEntry:
     """One application (installed distribution) of the release, in start order."""
 
-    name: str
-    version: str
-    dir: str
-    mode: str
-    start: str | None
-    modules: tuple[str, ...] = ()
+    __slots__ = ("dir", "mode", "modules", "name", "start", "version")
+
+    def __init__(
+        self, name: str, version: str, dir: str, mode: str, start: str | None,
+        modules: tuple[str, ...] = (),
+    ) -> None:  # fmt: skip
+        self.name, self.version, self.dir, self.mode = name, version, dir, mode
+        self.start, self.modules = start, modules
 
     @property
     def key(self) -> str:
@@ -29,18 +32,18 @@ class AppEntry:
         return normalize_app(self.name)
 
 
-@dataclass(frozen=True)
 class Manifest:
     """A parsed boot manifest; paths are relative to the release root."""
 
-    name: str
-    version: str
-    env: str
-    python_version: str
-    include_runtime: bool
-    paths: tuple[str, ...]
-    applications: tuple[AppEntry, ...]
-    extra: dict[str, Any] = field(default_factory=dict)
+    # A plain class, not a dataclass: dataclasses imports inspect (~7 ms of boot).
+    def __init__(
+        self, *, name: str, version: str, env: str, python_version: str,
+        include_runtime: bool, paths: tuple[str, ...], applications: tuple[AppEntry, ...],
+        extra: dict[str, Any],
+    ) -> None:  # fmt: skip
+        self.name, self.version, self.env = name, version, env
+        self.python_version, self.include_runtime = python_version, include_runtime
+        self.paths, self.applications, self.extra = paths, applications, extra
 
 
 class ManifestError(Exception):

@@ -9,7 +9,6 @@ came up. A name starting with ``@`` is a Linux abstract socket.
 from __future__ import annotations
 
 import os
-import socket
 
 
 def notify(message: str) -> bool:
@@ -17,6 +16,8 @@ def notify(message: str) -> bool:
     path = os.environ.get("NOTIFY_SOCKET")
     if not path:
         return False
+    import socket  # only when a service manager asked for notifications
+
     address = "\0" + path[1:] if path.startswith("@") else path
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:

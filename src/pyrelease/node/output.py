@@ -12,7 +12,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 _local = threading.local()
 

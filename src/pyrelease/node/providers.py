@@ -15,9 +15,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from typing import Any
 
 from pyrelease.node.appconfig import deep_merge, normalize_app
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ProviderError(Exception):

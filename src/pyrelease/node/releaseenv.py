@@ -16,6 +16,10 @@ class EnvError(Exception):
 DISTRIBUTIONS = ("sname", "name", "none")
 
 
+class AlreadyRunning(Exception):
+    """Another node with the same name is already listening."""
+
+
 class Env:
     """The release's environment as seen by the node and by management commands."""
 

@@ -14,22 +14,19 @@ Requests (after the handshake, one JSON frame each):
 
 from __future__ import annotations
 
-import code
 import contextlib
 import os
 import socket
 import sys
 import threading
-import traceback
 from collections.abc import Callable
-from typing import Any
 
 from pyrelease.node import channel, output
-from pyrelease.node.releaseenv import Env
+from pyrelease.node.releaseenv import AlreadyRunning, Env
 
-
-class AlreadyRunning(Exception):
-    """Another node with the same name is already listening."""
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ControlServer:
@@ -154,6 +151,8 @@ class ControlServer:
         return send_output
 
     def _rpc(self, conn: socket.socket, source: str) -> None:
+        import traceback
+
         status = 0
         with output.redirected(self._sender(conn)):
             try:
@@ -169,6 +168,8 @@ class ControlServer:
         channel.send(conn, {"done": True, "status": status})
 
     def _remote(self, conn: socket.socket) -> None:
+        import code
+
         console = code.InteractiveConsole({"__name__": "__remote__"}, filename="<remote>")
         send_output = self._sender(conn)
         more = False

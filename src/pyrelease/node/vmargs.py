@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from dataclasses import dataclass, field
 
 STARTUP_FLAGS_WITH_VALUE = ("-X", "-W")
 STARTUP_FLAGS = ("-O", "-OO", "-u", "-B", "-b")
@@ -23,16 +22,16 @@ class VmArgsError(Exception):
     """``vm.args`` holds a line the node does not understand."""
 
 
-@dataclass
 class VmArgs:
     """Parsed ``vm.args``."""
 
-    interpreter: list[str] = field(default_factory=list)
-    hash_seed: str | None = None
-    recursion_limit: int | None = None
-    gc_threshold: tuple[int, ...] | None = None
-    switch_interval: float | None = None
-    shutdown_timeout: float = 15.0
+    def __init__(self) -> None:
+        self.interpreter: list[str] = []
+        self.hash_seed: str | None = None
+        self.recursion_limit: int | None = None
+        self.gc_threshold: tuple[int, ...] | None = None
+        self.switch_interval: float | None = None
+        self.shutdown_timeout = 15.0
 
     def needs_reexec(self) -> bool:
         """True when start-up-only flags are set and not yet applied."""
