@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,29 @@ def manifest(release: Any, libs: list[LibDir], *, clean: bool) -> dict[str, Any]
             "include_runtime": release.spec.include_runtime is not False,
         },
         "paths": [lib.rel_path for lib in libs if lib.dist.mode != "none"],
+        "index": module_index(libs),
         "pth": [f"{lib.rel_path}/{p}" for lib in libs if lib.dist.mode != "none" for p in lib.pth],
         "applications": apps,
+    }
+
+
+def module_index(libs: list[LibDir]) -> dict[str, str]:
+    """Top-level module name → the one ``lib/`` folder that holds it.
+
+    Names held by several folders (namespace packages) and names of the
+    standard library (which comes first on ``sys.path``) are left out: the
+    node's normal search handles them.
+    """
+    owners: dict[str, set[str]] = {}
+    for lib in libs:
+        if lib.dist.mode == "none":
+            continue
+        for module in lib.modules:
+            owners.setdefault(module.split(".")[0], set()).add(lib.rel_path)
+    return {
+        name: next(iter(dirs))
+        for name, dirs in sorted(owners.items())
+        if len(dirs) == 1 and name not in sys.stdlib_module_names
     }
 
 
