@@ -52,6 +52,8 @@ class Context:
         self.stopping = threading.Event()
         self._callbacks: list[Callable[[], object]] = []
         self._ready = threading.Event()
+        # Set by ready() and when start returns or raises: the node waits on it.
+        self._wake = threading.Event()
 
     def on_stop(self, fn: Callable[[], object]) -> Callable[[], object]:
         """Register ``fn`` to run when the node stops this application (newest first)."""
@@ -61,6 +63,7 @@ class Context:
     def ready(self) -> None:
         """Tell the node this application is serving; the next one may start."""
         self._ready.set()
+        self._wake.set()
 
 
 def resolve(ref: str) -> Callable[[Context], Any]:
@@ -121,8 +124,7 @@ class Controller:
         app.thread.daemon = True
         self.started.append(app)
         app.thread.start()
-        while not (app.settled.wait(0.05) or ctx._ready.is_set()):
-            pass
+        ctx._wake.wait()
         if app.outcome in ("starting", "running"):
             self.log(f"application {entry.name} started ({entry.mode})")
         return app
@@ -146,6 +148,7 @@ class Controller:
                 app.outcome, app.state = "running", result
         finally:
             app.settled.set()
+            app.ctx._wake.set()
         if app.outcome in ("normal", "abnormal") and not app.ctx.stopping.is_set():
             self.events.put(("ended", app))
 
