@@ -66,9 +66,7 @@ def check_python_version(release: Release) -> None:
     """The project's ``requires-python`` must admit the target Python."""
     if not release.options.python_version_check:
         return
-    text = release.project.requires_python if hasattr(release.project, "requires_python") else None
-    if text is None:
-        text = _read_requires_python(release.project.root)
+    text = _read_requires_python(release.project.root)
     if not text:
         return
     try:

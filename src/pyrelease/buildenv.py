@@ -9,6 +9,7 @@ and local directory packages are reinstalled at every build.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -47,8 +48,9 @@ print(json.dumps({
 """
 
 
+@functools.cache
 def marker_environment(python: Path) -> dict[str, str]:
-    """PEP 508 marker values of the target interpreter."""
+    """PEP 508 marker values of the target interpreter (asked once per build)."""
     out = subprocess.run(
         [str(python), "-I", "-S", "-c", _MARKER_ENV_SNIPPET],
         capture_output=True,

@@ -20,6 +20,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,8 +145,6 @@ def write_record(root: Path, dist_info: str) -> None:
 def zip_dir(src: Path, dest: Path) -> None:
     """A deterministic zip of ``src`` (sorted, fixed times and modes)."""
     epoch = source_date_epoch()
-    import time
-
     stamp = time.gmtime(epoch)[:6]
     with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for path in walk_sorted(src):

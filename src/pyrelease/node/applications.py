@@ -84,7 +84,6 @@ class Application:
         self.outcome = "starting"  # → running | normal | abnormal
         self.error: BaseException | None = None
         self.state: Any = None
-        self.settled = threading.Event()
         self.thread: threading.Thread | None = None
 
 
@@ -147,7 +146,6 @@ class Controller:
             else:
                 app.outcome, app.state = "running", result
         finally:
-            app.settled.set()
             app.ctx._wake.set()
         if app.outcome in ("normal", "abnormal") and not app.ctx.stopping.is_set():
             self.events.put(("ended", app))

@@ -31,10 +31,16 @@ def read_json(path: str, what: str) -> Any:
         raise BootConfigError(f"{what} {path} is unreadable: {exc}") from None
 
 
-def compute(vsn_dir: str, sys_config_path: str, env: str) -> dict[str, Any]:
-    """Return the final configuration for this boot."""
+def boot_settings(vsn_dir: str) -> dict[str, Any]:
+    """``releases/VSN/boot.json``: providers, compile-env reads, reboot flags."""
+    return read_json(os.path.join(vsn_dir, "boot.json"), "boot settings")
+
+
+def compute(
+    vsn_dir: str, sys_config_path: str, env: str, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """Return the final configuration for this boot (``settings`` from :func:`boot_settings`)."""
     config = read_json(sys_config_path, "sys.config")
-    settings = read_json(os.path.join(vsn_dir, "boot.json"), "boot settings")
     if os.environ.get("PYRELEASE_CONFIG_COMPUTED") != "1":
         runtime_py = os.path.join(vsn_dir, "runtime.py")
         if settings.get("runtime_config") and os.path.exists(runtime_py):

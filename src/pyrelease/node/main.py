@@ -66,19 +66,20 @@ def check_python(m: manifest.Manifest) -> None:
         )
 
 
-def load_node(env: Env, script: str) -> tuple[manifest.Manifest, dict[str, Any]]:
+def load_node(
+    env: Env, script: str, settings: dict[str, Any]
+) -> tuple[manifest.Manifest, dict[str, Any]]:
     """Read the boot manifest, set up ``sys.path`` and compute the configuration."""
     m = manifest.load(os.path.join(env.vsn_dir, script + ".json"))
     check_python(m)
     boot.setup_paths(env.root, m)
-    config = configload.compute(env.vsn_dir, env.sys_config + ".config", m.env)
+    config = configload.compute(env.vsn_dir, env.sys_config + ".config", m.env, settings)
     appconfig.set_current(config, env=m.env)
     return m, config
 
 
-def maybe_reboot_after_config(env: Env, config: dict[str, Any], argv: list[str]) -> None:
+def maybe_reboot_after_config(env: Env, config: dict[str, Any], settings: dict[str, Any]) -> None:
     """``reboot_system_after_config``: write the computed config and start afresh with it."""
-    settings = configload.read_json(os.path.join(env.vsn_dir, "boot.json"), "boot settings")
     if not settings.get("reboot_system_after_config") or os.environ.get(
         "PYRELEASE_CONFIG_COMPUTED"
     ):
@@ -99,10 +100,11 @@ def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
     began = time.monotonic()
     env.check_distribution()
     node = Node(env)
-    if env.distribution != "none" and _settings(env).get("start_distribution_during_config"):
+    settings = node.settings = configload.boot_settings(env.vsn_dir)  # read once per boot
+    if env.distribution != "none" and settings.get("start_distribution_during_config"):
         node.start_channel()
-    m, config = load_node(env, env.boot_script)
-    maybe_reboot_after_config(env, config, argv)
+    m, config = load_node(env, env.boot_script, settings)
+    maybe_reboot_after_config(env, config, settings)
     prune = os.environ.pop("PYRELEASE_PRUNE_SYS_CONFIG", None)
     if env.distribution != "none" and node.server is None:
         node.start_channel()
@@ -132,10 +134,6 @@ def _leave(code: int | None = None) -> None:
     raise SystemExit(code)
 
 
-def _settings(env: Env) -> dict[str, Any]:
-    return configload.read_json(os.path.join(env.vsn_dir, "boot.json"), "boot settings")
-
-
 class Node:
     """The running node: its applications, control channel and main loop."""
 
@@ -145,6 +143,7 @@ class Node:
         self.server: Any = None  # a server.ControlServer once the channel is up
         self.controller: Controller | None = None
         self.shutdown_timeout = 15.0
+        self.settings: dict[str, Any] = {}
 
     def start_channel(self) -> None:
         """Listen for management commands (``rpc``, ``stop``...), cookie-authenticated."""
@@ -221,7 +220,9 @@ class Node:
         log("restarting")
         self.controller.stop_all(self.shutdown_timeout)
         try:
-            config = configload.compute(self.env.vsn_dir, self.env.sys_config + ".config", env_name)
+            config = configload.compute(
+                self.env.vsn_dir, self.env.sys_config + ".config", env_name, self.settings
+            )
         except configload.BootConfigError as exc:
             return str(exc)
         appconfig.set_current(config, env=env_name)
@@ -256,7 +257,7 @@ def cmd_eval(env: Env, argv: list[str]) -> int:
     """Run code in a fresh node: release on the path, config loaded, nothing started."""
     if not argv:
         raise NodeError("EVAL expects an expression as argument")
-    load_node(env, env.boot_script_clean)
+    load_node(env, env.boot_script_clean, configload.boot_settings(env.vsn_dir))
     code = compile(argv[0], "<eval>", "exec")
     try:
         exec(code, {"__name__": "__main__"})
