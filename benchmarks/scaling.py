@@ -30,18 +30,8 @@ from tools import REPO, Setup
 
 BACKEND = REPO / "tests" / "fixtures" / "packages" / "_backend.py"
 
-PYPROJECT = """\
-[build-system]
-requires = []
-build-backend = "_backend"
-backend-path = ["."]
-
-[project]
-name = "{name}"
-version = "1.0.0"
-requires-python = ">=3.11"
-dependencies = {deps}
-{extra}"""
+# The same template the tests use for projects built by the in-tree backend.
+PYPROJECT = (BACKEND.parent / "pyproject.toml.in").read_text()
 
 DIST_MODULE = '''"""Synthetic distribution {i} of the scaling benchmark."""
 
@@ -160,7 +150,9 @@ def build_wheels(base: Path, count: int) -> list[Path]:
         project = base / "src" / dist(i)
         (project / "src" / module(i)).mkdir(parents=True)
         (project / "src" / module(i) / "__init__.py").write_text(DIST_MODULE.format(i=i))
-        (project / "pyproject.toml").write_text(PYPROJECT.format(name=dist(i), deps="[]", extra=""))
+        (project / "pyproject.toml").write_text(
+            PYPROJECT.format(name=dist(i), deps="[]", extra="", version="1.0.0")
+        )
         with _cwd(project):
             backend.build_wheel(str(wheels))
     return sorted(wheels.glob("*.whl"))
@@ -174,7 +166,7 @@ def make_app(dest: Path, wheels: list[Path]) -> Path:
     pkg.mkdir(parents=True)
     deps = "[" + ", ".join(f'"{dist(i)}"' for i in range(n)) + "]"
     (project / "pyproject.toml").write_text(
-        PYPROJECT.format(name="scaleapp", deps=deps, extra=APP_TOOL)
+        PYPROJECT.format(name="scaleapp", deps=deps, extra=APP_TOOL, version="1.0.0")
     )
     shutil.copyfile(BACKEND, project / "_backend.py")
     (pkg / "__init__.py").write_text(f"MODULES = {[module(i) for i in range(n)]!r}\n")

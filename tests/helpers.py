@@ -232,19 +232,9 @@ def write_pylock(project: Path, wheels: list[Path]) -> Path:
     return path
 
 
-PYPROJECT = """
-[build-system]
-requires = []
-build-backend = "_backend"
-backend-path = ["."]
-
-[project]
-name = "{name}"
-version = "{version}"
-requires-python = ">=3.11"
-dependencies = {deps}
-{extra}
-"""
+# The pyproject.toml of a generated project built by the fixtures' in-tree backend
+# (shared with benchmarks/scaling.py).
+PYPROJECT = (FIXTURES / "pyproject.toml.in").read_text()
 
 
 def make_dist(
