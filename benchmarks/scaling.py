@@ -19,14 +19,13 @@ make slower than a single ``site-packages``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import shutil
 from pathlib import Path
 
 from measure import clean_env, free_port, run_timed, running, summarize
-from tools import REPO, Setup
+from tools import REPO, Setup, lock_entry
 
 BACKEND = REPO / "tests" / "fixtures" / "packages" / "_backend.py"
 
@@ -179,12 +178,7 @@ def make_app(dest: Path, wheels: list[Path]) -> Path:
     lines += ["[[packages]]", 'name = "scaleapp"', 'directory = { path = "." }', ""]
     for wheel in wheels:
         name, version = wheel.name.split("-")[:2]
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        lines += [
-            "[[packages]]", f'name = "{name.replace("_", "-")}"', f'version = "{version}"',
-            "[[packages.wheels]]", f'name = "{wheel.name}"', f'path = "{wheel}"',
-            f'hashes = {{ sha256 = "{digest}" }}', "",
-        ]  # fmt: skip
+        lines += lock_entry(name.replace("_", "-"), version, wheel)
     (project / "pylock.toml").write_text("\n".join(lines))
     return project
 

@@ -56,6 +56,16 @@ class Setup:
     notes: list[str] = field(default_factory=list)
 
 
+def lock_entry(name: str, version: str, wheel: Path) -> list[str]:
+    """The pylock.toml lines of one package installed from a local wheel."""
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    return [
+        "[[packages]]", f'name = "{name}"', f'version = "{version}"',
+        "[[packages.wheels]]", f'name = "{wheel.name}"', f'path = "{wheel}"',
+        f'hashes = {{ sha256 = "{digest}" }}', "",
+    ]  # fmt: skip
+
+
 def _quiet_pip_env() -> dict[str, str]:
     return clean_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"})
 
@@ -178,12 +188,7 @@ def write_demo_lock(project: Path, wheelhouse: Path) -> None:
         wheel = find_wheel(wheelhouse, name, pins[name])
         if wheel is None:
             raise RuntimeError(f"{name} {pins[name]} is not in {wheelhouse}")
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        lines += [
-            "[[packages]]", f'name = "{name}"', f'version = "{pins[name]}"',
-            "[[packages.wheels]]", f'name = "{wheel.name}"', f'path = "{wheel}"',
-            f'hashes = {{ sha256 = "{digest}" }}', "",
-        ]  # fmt: skip
+        lines += lock_entry(name, pins[name], wheel)
     (project / "pylock.toml").write_text("\n".join(lines))
 
 
