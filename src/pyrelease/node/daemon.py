@@ -9,133 +9,32 @@
     last lines when it exited first or was not ready in time
 
 Unlike the model (``run_erl``), ``daemon`` only succeeds once every application
-has started. The supervisor itself lives in ``heart.py``, the log files in
-``logrotate.py``. Files, with ``NODE`` the name part of ``RELEASE_NODE``
-(the release name by default):
-
-* ``$RELEASE_TMP/NODE.pid``: the node's OS pid (rewritten when heart restarts it);
-* ``$RELEASE_TMP/NODE.supervisor.pid``: the supervisor's pid, locked (``flock``)
-  for as long as it runs, which is how a second ``daemon`` knows to refuse;
-* ``$RELEASE_TMP/log/NODE.log.1`` .. ``.N`` and the symlink ``NODE.log``;
-* ``$RELEASE_TMP/pipe/NODE.in`` (``daemon_iex``): a FIFO feeding the node's REPL;
-* ``$RELEASE_TMP/pipe/NODE.notify``: the supervisor's readiness socket.
-
-``log/`` and ``pipe/`` are created with mode 0700; everything but the logs is
-removed when the supervisor exits.
+has started. This module is the ``daemon`` command: its checks, the fork and
+detach, and the wait for the supervisor's verdict. The supervisor itself lives
+in ``supervisor.py`` (its channels to the node in ``nodeio.py``, the restart
+policy in ``heart.py``), the log files in ``logrotate.py``, the settings and
+file layout in ``daemonconfig.py``, the pid files in ``pidfiles.py``, and
+``attach`` (re-exported here) in ``attach.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import selectors
 import sys
 import time
-from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
-from typing import Any, TextIO
 
-from pyrelease.node import heart, logrotate
-from pyrelease.node.releaseenv import Env
+from pyrelease.node.attach import attach as attach  # re-exported: daemon.attach
+from pyrelease.node.daemonconfig import DaemonError, Paths, Settings, absolute_paths
+from pyrelease.node.pidfiles import is_node_process, read_pid
+from pyrelease.node.supervisor import Supervisor
 
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
-class DaemonError(Exception):
-    """A problem the user must fix; printed as one ``ERROR:`` line, exit status 1."""
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where a daemon keeps its files (see the module docstring)."""
-
-    tmp: str
-    log_dir: str
-    pipe_dir: str
-    log: str
-    fifo: str
-    notify: str
-    pid: str
-    supervisor_pid: str
-
-    @classmethod
-    def of(cls, env: Env) -> Paths:
-        node, tmp = env.node_name, os.path.abspath(env.tmp)
-        log_dir, pipe_dir = os.path.join(tmp, "log"), os.path.join(tmp, "pipe")
-        return cls(
-            tmp=tmp,
-            log_dir=log_dir,
-            pipe_dir=pipe_dir,
-            log=os.path.join(log_dir, f"{node}.log"),
-            fifo=os.path.join(pipe_dir, f"{node}.in"),
-            notify=os.path.join(pipe_dir, f"{node}.notify"),
-            pid=os.path.join(tmp, f"{node}.pid"),
-            supervisor_pid=os.path.join(tmp, f"{node}.supervisor.pid"),
-        )
-
-    def make_dirs(self) -> None:
-        """``RELEASE_TMP`` and its private ``log/`` and ``pipe/`` folders."""
-        os.makedirs(self.tmp, exist_ok=True)
-        for folder in (self.log_dir, self.pipe_dir):
-            try:
-                os.mkdir(folder, 0o700)
-            except FileExistsError:
-                continue
-            os.chmod(folder, 0o700)  # whatever the umask
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The daemon's environment variables, validated."""
-
-    timeout: float = 60.0  # RELEASE_DAEMON_TIMEOUT
-    log_size: int = 100_000  # RELEASE_LOG_SIZE
-    log_files: int = 5  # RELEASE_LOG_FILES
-    heart: bool = False  # RELEASE_HEART
-    heart_backoff: float = 1.0  # RELEASE_HEART_BACKOFF
-    heart_max_restarts: int = 5  # RELEASE_HEART_MAX_RESTARTS
-    heart_window: float = 60.0  # RELEASE_HEART_WINDOW
-    stop_timeout: float = 60.0  # RELEASE_STOP_TIMEOUT
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        d = cls()
-        return cls(
-            timeout=_number(environ, "RELEASE_DAEMON_TIMEOUT", d.timeout, float, positive=True),
-            log_size=_number(environ, "RELEASE_LOG_SIZE", d.log_size, int, positive=True),
-            log_files=_number(environ, "RELEASE_LOG_FILES", d.log_files, int, positive=True),
-            heart=_flag(environ, "RELEASE_HEART"),
-            heart_backoff=_number(environ, "RELEASE_HEART_BACKOFF", d.heart_backoff, float),
-            heart_max_restarts=_number(
-                environ, "RELEASE_HEART_MAX_RESTARTS", d.heart_max_restarts, int
-            ),
-            heart_window=_number(environ, "RELEASE_HEART_WINDOW", d.heart_window, float),
-            stop_timeout=_number(environ, "RELEASE_STOP_TIMEOUT", d.stop_timeout, float),
-        )
-
-
-def _number(environ: Mapping[str, str], name: str, default: Any, kind: type, *,
-            positive: bool = False) -> Any:  # fmt: skip
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0 or (positive and value == 0) or value != value:
-        what = "a whole number" if kind is int else "a number"
-        sign = "greater than 0" if positive else "0 or more"
-        raise DaemonError(f"{name} must be {what} {sign}, got {text!r}")
-    return value
-
-
-def _flag(environ: Mapping[str, str], name: str) -> bool:
-    text = environ.get(name, "").strip().lower()
-    if text in ("", "0", "false", "no", "off"):
-        return False
-    if text in ("1", "true", "yes", "on"):
-        return True
-    raise DaemonError(f"{name} must be 1 or 0, got {environ[name]!r}")
+    from pyrelease.node.releaseenv import Env
 
 
 # -- the daemon command -------------------------------------------------------------
@@ -161,17 +60,6 @@ def cmd_daemon(env: Env, argv: list[str], *, iex: bool) -> int:
         print(f"ERROR: {exc}", file=sys.stderr, flush=True)
         return 1
     return start_supervisor(env, paths, settings, lock, iex=iex)
-
-
-PATH_VARIABLES = ("RELEASE_TMP", "RELEASE_SYS_CONFIG", "RELEASE_VM_ARGS", "RELEASE_REMOTE_VM_ARGS")
-
-
-def absolute_paths(environ: MutableMapping[str, str]) -> None:
-    """The supervisor and the node run in ``RELEASE_ROOT``: resolve relative paths
-    given by the caller against the caller's directory, as ``start`` would."""
-    for name in PATH_VARIABLES:
-        if environ.get(name):
-            environ[name] = os.path.abspath(environ[name])
 
 
 def lock_supervisor(paths: Paths, node: str) -> int:
@@ -239,7 +127,7 @@ def _supervise(env: Env, paths: Paths, settings: Settings, lock: int, verdict: i
         os.close(null)
         os.ftruncate(lock, 0)
         os.write(lock, f"{os.getpid()}\n".encode())
-        supervisor = heart.Supervisor(env, paths, settings, iex=iex, verdict_fd=verdict)
+        supervisor = Supervisor(env, paths, settings, iex=iex, verdict_fd=verdict)
         status = supervisor.run()
     except BaseException as exc:
         message = {"ready": False, "error": f"the daemon supervisor failed to start: {exc!r}"}
@@ -312,103 +200,3 @@ def report_failure(verdict: dict[str, Any], paths: Paths) -> None:
         for line in tail:
             print(f"    {line}", file=sys.stderr)
     sys.stderr.flush()
-
-
-# -- pid files --------------------------------------------------------------------
-
-
-def read_pid(path: str) -> int | None:
-    """The pid in a pid file, None when there is none."""
-    try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            text = f.read().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def is_node_process(pid: int) -> bool:
-    """``pid`` is alive (not a zombie) and, where ``/proc`` tells, runs the node."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # not ours, so not our node
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"pyrelease/node/__main__.py" in f.read()
-    except (OSError, IndexError):
-        return True  # no /proc: trust the signal check
-
-
-# -- attach -------------------------------------------------------------------------
-
-
-def attach(env: Env, *, stdin_fd: int = 0, out: TextIO | None = None) -> int:
-    """Attach to a ``daemon_iex`` node, like the model's ``to_erl``.
-
-    Prints the log's last lines, then follows the log (across rotations) while
-    sending each line typed on ``stdin_fd`` to the node's REPL through
-    ``tmp/pipe/NODE.in``. End of input (Ctrl-D) or Ctrl-C detaches; the node
-    keeps running either way. Returns the exit status.
-    """
-    out = out or sys.stdout
-    paths = Paths.of(env)
-    try:
-        settings = Settings.from_environ(os.environ)
-        pipe = _open_fifo_for_writing(paths, env)
-    except DaemonError as exc:
-        print(f"ERROR: {exc}", file=sys.stderr, flush=True)
-        return 1
-    try:
-        for line in logrotate.tail(paths.log, settings.log_files, 20):
-            out.write(line + "\n")
-        out.write(f"[attached to node {env.node_name}: Ctrl-D or Ctrl-C detaches]\n")
-        out.flush()
-        _attach_loop(paths, pipe, stdin_fd, out)
-    except KeyboardInterrupt:
-        pass
-    except BrokenPipeError:
-        print(f"\nERROR: the daemon of node {env.node_name} went away", file=sys.stderr)
-        return 1
-    finally:
-        os.close(pipe)
-    out.write(f"\n[detached; node {env.node_name} keeps running]\n")
-    out.flush()
-    return 0
-
-
-def _open_fifo_for_writing(paths: Paths, env: Env) -> int:
-    if not os.path.exists(paths.fifo):
-        hint = (
-            "it was started with daemon, not daemon_iex; use remote"
-            if read_pid(paths.supervisor_pid)
-            else f"no daemon for node {env.node_name} is running"
-        )
-        raise DaemonError(f"{paths.fifo} does not exist: {hint}")
-    try:
-        fd = os.open(paths.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:  # ENXIO: nobody reads it
-        raise DaemonError(f"no daemon for node {env.node_name} reads {paths.fifo}") from None
-    os.set_blocking(fd, True)
-    return fd
-
-
-def _attach_loop(paths: Paths, pipe: int, stdin_fd: int, out: TextIO) -> None:
-    follower = logrotate.LogFollower(paths.log)
-    with selectors.DefaultSelector() as sel, contextlib.closing(follower):
-        sel.register(stdin_fd, selectors.EVENT_READ)
-        while True:
-            if sel.select(0.2):
-                data = os.read(stdin_fd, 65536)
-                if not data:
-                    return
-                os.write(pipe, data)
-            text = follower.read()
-            if text:
-                out.write(text)
-                out.flush()
