@@ -29,13 +29,21 @@ class Console:
 
     def step(self, message: str) -> None:
         """A progress line, ``* message``, as ``mix release`` prints."""
-        if not self.quiet:
-            print(f"* {message}", file=self.out, flush=True)
+        self.info(f"* {message}")
 
     def info(self, message: str = "") -> None:
-        """Plain output (the closing how-to-start block)."""
-        if not self.quiet:
+        """Plain output (the closing how-to-start block).
+
+        When the reader has gone (``pyrelease build | head -1``), the output stops
+        and the work goes on: a closed pipe must not leave a build half done.
+        """
+        if self.quiet:
+            return
+        try:
             print(message, file=self.out, flush=True)
+        except BrokenPipeError:
+            self.quiet = True
+            _silence(self.out)
 
     def warn(self, message: str) -> None:
         """A warning on stderr, shown even when quiet."""
@@ -48,3 +56,15 @@ class Console:
         if not answer:
             return False
         return answer.strip().lower() in ("", "y", "yes")
+
+
+def _silence(stream: TextIO) -> None:
+    """Point ``stream`` at /dev/null, so that flushing it at exit raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
