@@ -195,6 +195,8 @@ def test_runs_after_move_with_build_python_hidden(script: Path, tmp_path: Path) 
 
 def test_rebuild_without_overwrite_refuses_without_terminal(demo) -> None:
     project, _ = demo
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\nedited\n")  # else it is up to date: no question
     again = pyrelease("build", cwd=project, input="")
     assert again.returncode == 1
     assert "release demo-0.1.0 already exists" in again.stderr

@@ -8,7 +8,8 @@ import pytest
 
 from pyrelease.buildenv import target_tags
 from pyrelease.errors import BuildError
-from pyrelease.lockfile import find_lock, read_lock, without
+from pyrelease.lockfile import read_lock, without
+from pyrelease.sources import find_lock
 
 ENV = {
     "python_version": "3.11", "python_full_version": "3.11.7", "sys_platform": "linux",

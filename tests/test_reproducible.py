@@ -74,8 +74,15 @@ def test_incremental_rebuild_equals_a_clean_build(tmp_path: Path) -> None:
         [sys.executable, "-m", "pyrelease", "build", "demo_minimal", "--overwrite"],
         cwd=project, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert "the build environment is up to date" in again.stdout
-    assert "compiling" not in again.stdout
+    assert "Release demo_minimal-0.1.0 is up to date" in again.stdout  # nothing rewritten
+    readme = project / "README.md"
+    readme.write_text(readme.read_text() + "\nedited\n")  # not installed: no recompile
+    touched = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "demo_minimal", "--overwrite"],
+        cwd=project, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert "assembling" in touched.stdout
+    assert "compiling" not in touched.stdout
     views = project / "src" / "demo" / "views.py"
     views.write_text(views.read_text() + "\nEDITED = True\n")
     edited = subprocess.run(

@@ -9,17 +9,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
-
-from pyrelease import buildenv, distributions, steps
-from pyrelease.assemble import assemble, tar
-from pyrelease.assemble.runtime import current_python, inspect_python
+from pyrelease import uptodate
 from pyrelease.config import load_project, select_release
 from pyrelease.console import Console
 from pyrelease.errors import BuildError, ConfigError, PyreleaseError
 from pyrelease.node import appconfig
 from pyrelease.release import BuildOptions, Release, from_spec
+
+# Assembly, the build environment and packaging are imported where they are used:
+# a build that finds its release up to date needs none of them.
 
 
 def build(root: Path, name: str | None, options: BuildOptions, console: Console) -> Release:
@@ -29,12 +27,31 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
     if spec.quiet:
         console.quiet = True
     release = from_spec(project, spec, options, console)
+    release.config, release.compile_env = build_time_config(release)
+    tracked = uptodate.trackable(release)
+    inputs = uptodate.inputs_digest(release) if tracked else ""
+    before = uptodate.watch_before(release) if tracked else {}
+    last = uptodate.up_to_date(release, inputs) if tracked and not options.force else None
+    if last is not None:
+        release.path = Path(last["path"])
+        print_how_to_start(
+            release,
+            f"Release {last['release']} is up to date at {release.relative(release.path)}: "
+            "nothing it is built from has changed (pass --force to rebuild it)",
+        )
+        return release
     confirm_overwrite(release)
     release.python = target_python(release)
     check_python_version(release)
     prepare(release)
-    release.config, release.compile_env = build_time_config(release)
+    user_steps = [s for s in release.steps if s not in ("assemble", "tar")]
+    uptodate.forget(release)
+    from pyrelease import steps
+    from pyrelease.assemble import assemble, tar
+
     release = steps.run(release, {"assemble": assemble, "tar": tar})
+    if tracked:
+        uptodate.record(release, inputs, before, user_steps)
     print_how_to_start(release)
     return release
 
@@ -56,6 +73,8 @@ def confirm_overwrite(release: Release) -> None:
 
 def target_python(release: Release):  # -> PythonInstall
     """The Python the release runs on: ``include_runtime = "PATH"`` or the one running us."""
+    from pyrelease.assemble.runtime import current_python, inspect_python
+
     runtime = release.spec.include_runtime
     if isinstance(runtime, str):
         return inspect_python(Path(runtime))
@@ -66,6 +85,8 @@ def check_python_version(release: Release) -> None:
     """The project's ``requires-python`` must admit the target Python."""
     if not release.options.python_version_check:
         return
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     text = _read_requires_python(release.project.root)
     if not text:
         return
@@ -90,6 +111,10 @@ def _read_requires_python(root: Path) -> str | None:
 
 def prepare(release: Release) -> None:
     """The compile step, then the application closure and modes."""
+    from packaging.utils import canonicalize_name
+
+    from pyrelease import buildenv, distributions
+
     venv = release.build_dir / "venv"
     if release.options.compile:
         release.site_packages = buildenv.prepare(
@@ -152,13 +177,13 @@ def build_time_config(release: Release) -> tuple[dict, list[dict]]:
     return values, appconfig.take_compile_env_reads()
 
 
-def print_how_to_start(release: Release) -> None:
+def print_how_to_start(release: Release, headline: str | None = None) -> None:
     """The closing block, as ``mix release`` prints it."""
     c = release.console
     rel = release.relative(release.path)
     script = f"{rel}/bin/{release.name}"
     c.info()
-    c.info(f"Release created at {rel}")
+    c.info(headline or f"Release created at {rel}")
     c.info()
     c.info("    # To start your system")
     c.info(f"    {script} start")

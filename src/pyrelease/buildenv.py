@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,9 +21,10 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags
 
 from pyrelease.console import Console
 from pyrelease.errors import BuildError
-from pyrelease.lockfile import LockedArtifact, find_lock, read_lock, without
+from pyrelease.lockfile import LockedArtifact, read_lock, without
+from pyrelease.sources import VENV_STAMP, find_lock, sources_digest
 
-STAMP = ".pyrelease-stamp.json"
+STAMP = VENV_STAMP
 
 _MARKER_ENV_SNIPPET = """
 import json, os, platform, sys
@@ -105,38 +105,6 @@ def _pip(args: list[str], venv: Path, what: str) -> None:
 def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, object]:
     digest = hashlib.sha256(lock.read_bytes()).hexdigest() if lock else "unlocked"
     return {"lock": digest, "python": python_version, "project": str(project_root)}
-
-
-# Folders that are outputs, caches or other environments, never the project's sources.
-NOT_SOURCES = {
-    "_build", ".git", ".hg", ".venv", "venv", "__pycache__", "build", "dist", "node_modules",
-    ".tox", ".nox", ".pytest_cache", ".ruff_cache", ".mypy_cache", "result",
-}  # fmt: skip
-
-
-def sources_digest(root: Path, skip: set[Path] | None = None) -> str:
-    """A digest of a local source tree that gets installed (the project, a local package).
-
-    ``skip`` holds nested local packages, which have digests of their own. An
-    unchanged digest lets a rebuild skip reinstalling that tree.
-    """
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in NOT_SOURCES
-            and not d.endswith(".egg-info")
-            and here / d not in (skip or set())
-        )
-        for name in sorted(filenames):
-            path = here / name
-            if name.endswith((".pyc", ".pyo")) or path.is_symlink():
-                continue
-            h.update(str(path.relative_to(root)).encode() + b"\0")
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
 
 
 def prepare(

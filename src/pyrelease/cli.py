@@ -46,7 +46,11 @@ def main() -> None:
 @click.option("--path", help="Where to put the release (default _build/ENV/rel/NAME).")
 @click.option("--version", "version", help="The release version (default: the project's).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing release without asking.")
-@click.option("--force", is_flag=True, help="Recreate the build environment from scratch.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rebuild even when the release is up to date, recreating the build environment.",
+)
 @click.option("--quiet", is_flag=True, help="Print no progress, only errors and warnings.")
 @click.option(
     "--no-compile", is_flag=True, help="Use the build environment as it is (no install step)."
@@ -78,6 +82,10 @@ def build(
     """Assemble the release NAME (or the default one) of this project.
 
     Releases are configured in pyproject.toml under [tool.pyrelease.releases.NAME].
+    When nothing the release is built from has changed since the last build (lock,
+    sources, config/, rel/, options, build-time configuration, pyrelease itself) and
+    the release on disk is as that build left it, the build reports it up to date
+    and writes nothing.
     """
     from pyrelease.build import build as run_build
 

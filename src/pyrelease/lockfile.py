@@ -19,8 +19,6 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from pyrelease.errors import BuildError
 
-LOCK_NAMES = ("pylock.toml", "uv.lock")
-
 
 @dataclass(frozen=True)
 class LockedArtifact:
@@ -31,14 +29,6 @@ class LockedArtifact:
     location: str
     sha256: str | None
     kind: str  # "wheel" | "sdist" | "directory"
-
-
-def find_lock(root: Path) -> Path | None:
-    """The project's lock file, ``pylock.toml`` first."""
-    for name in LOCK_NAMES:
-        if (root / name).is_file():
-            return root / name
-    return None
 
 
 def _location(entry: dict, lock_dir: Path) -> str:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyrelease.config import ProjectConfig, ReleaseSpec
 from pyrelease.console import Console
-from pyrelease.distributions import Distribution
+
+if TYPE_CHECKING:
+    from pyrelease.distributions import Distribution
 
 
 @dataclass
