@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_dist, node, pyrelease, run, write_pylock
+from helpers import base_env, make_dist, node, pyrelease, run, write_pylock
 
 pytestmark = pytest.mark.e2e
 
@@ -230,9 +230,18 @@ def test_bin_script_follows_a_chain_of_symlinks(project: Path, tmp_path: Path) -
     first.symlink_to(target)
     second = tmp_path / "two"
     second.symlink_to(Path("links") / "one")  # relative link to a link
-    out = run(second, "eval", "import os; print(os.environ['RELEASE_ROOT'])")
+    code = "import os; print(os.environ['RELEASE_ROOT'], os.environ['RELEASE_PROG'])"
+    out = run(second, "eval", code)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(target.parent.parent)
+    assert out.stdout.split() == [str(target.parent.parent), "two"]
+    # Run from inside bin/, with and without a folder in $0 (`sh NAME`).
+    for argv in (["./permanent"], ["sh", "permanent"]):
+        here = subprocess.run(
+            [*argv, "eval", code], cwd=target.parent, env=base_env(), capture_output=True,
+            text=True, timeout=60,
+        )  # fmt: skip
+        assert here.returncode == 0, here.stderr
+        assert here.stdout.split() == [str(target.parent.parent), "permanent"]
 
 
 def test_unknown_release_vsn_is_refused(project: Path) -> None:

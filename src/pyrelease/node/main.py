@@ -56,9 +56,11 @@ def log(message: str) -> None:
 
 def check_python(m: manifest.Manifest) -> None:
     """A release built without its runtime needs exactly the Python it was built with."""
-    import platform  # ~1.5 ms: only imported when there is something to check
+    if m.include_runtime:
+        return
+    import platform  # ~1.5-4 ms: only imported when there is something to check
 
-    if not m.include_runtime and platform.python_version() != m.python_version:
+    if platform.python_version() != m.python_version:
         raise NodeError(
             f"this release was built for Python {m.python_version} but {sys.executable} is "
             f"{platform.python_version()}; install that exact version or build the release "
