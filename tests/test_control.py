@@ -299,3 +299,32 @@ def test_leaving_start_iex_with_exit_stops_the_node(script: Path) -> None:
         status, out = start_iex(script, line + "\nprint('still here')\n")
         assert status == 0, out
         assert "received a stop request" in out and "still here" not in out
+
+
+GC_STATE = "import gc; print(gc.get_threshold(), gc.get_freeze_count() > 0)"
+
+
+def test_collector_is_deferred_during_boot_then_normal(script: Path, tmp_path: Path) -> None:
+    # The running node: the boot's objects frozen, the vm.args thresholds in force.
+    vm_args = tmp_path / "vm.args"
+    vm_args.write_text("--gc-threshold 900,11,12\n")
+    port = free_port()
+    with node(script, {"PORT": str(port), "RELEASE_VM_ARGS": str(vm_args)}) as n:
+        wait_http(f"http://127.0.0.1:{port}/health", n.proc)
+        out = run(script, "rpc", GC_STATE)
+        assert out.stdout == "(900, 11, 12) True\n", out.stderr
+    # `eval` runs the code with the collector as usual, nothing frozen.
+    out = run(script, "eval", GC_STATE, env={"RELEASE_VM_ARGS": str(vm_args)})
+    assert out.stdout == "(900, 11, 12) False\n", out.stderr
+    # --boot-gc normal: nothing deferred, nothing frozen.
+    vm_args.write_text("--boot-gc normal\n")
+    port = free_port()
+    with node(script, {"PORT": str(port), "RELEASE_VM_ARGS": str(vm_args)}) as n:
+        wait_http(f"http://127.0.0.1:{port}/health", n.proc)
+        ready = run(script, "rpc", GC_STATE).stdout
+        booting = run(
+            script, "eval", "import gc; print(gc.get_threshold()[0] < 100_000)",
+            env={"RELEASE_VM_ARGS": str(vm_args)},
+        )  # fmt: skip
+    assert ready.endswith(" False\n") and not ready.startswith("(100000")
+    assert booting.stdout == "True\n"

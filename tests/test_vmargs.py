@@ -17,7 +17,7 @@ def test_interpreter_flags_and_settings() -> None:
     args = parse(
         "-X faulthandler\n-W error::DeprecationWarning\n-O\n--hash-seed 0\n"
         "--recursion-limit 5000\n--gc-threshold 700,10,10\n--switch-interval 0.01\n"
-        "--shutdown-timeout 3\n"
+        "--shutdown-timeout 3\n--boot-gc normal\n"
     )
     assert args.interpreter == ["-X", "faulthandler", "-W", "error::DeprecationWarning", "-O"]
     assert args.hash_seed == "0"
@@ -25,6 +25,8 @@ def test_interpreter_flags_and_settings() -> None:
     assert args.gc_threshold == (700, 10, 10)
     assert args.switch_interval == 0.01
     assert args.shutdown_timeout == 3.0
+    assert args.boot_gc == "normal"
+    assert parse("").boot_gc == "defer"
 
 
 @pytest.mark.parametrize(
@@ -34,6 +36,7 @@ def test_interpreter_flags_and_settings() -> None:
         ("-X", "unknown or incomplete setting '-X'"),
         ("--recursion-limit many", "'many' is not a number"),
         ("--shutdown-timeout -1", "must not be negative"),
+        ("--boot-gc sometimes", "unknown or incomplete setting '--boot-gc sometimes'"),
     ],
 )
 def test_bad_lines_name_the_line(text: str, fragment: str) -> None:

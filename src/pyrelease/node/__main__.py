@@ -10,12 +10,17 @@ import os
 import sys
 
 CLIENT_COMMANDS = ("pid", "rpc", "remote", "stop", "restart")
+BOOT_COMMANDS = ("start", "start_iex", "eval")
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     if len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS:
         from pyrelease.node.client import main
     else:
+        if len(sys.argv) > 1 and sys.argv[1] in BOOT_COMMANDS:
+            from pyrelease.node import bootgc
+
+            bootgc.defer()  # before the node's own imports: see bootgc.py
         from pyrelease.node.main import main
 
     sys.exit(main(sys.argv[1:]))

@@ -18,6 +18,7 @@ import time
 from pyrelease.node import (
     appconfig,
     boot,
+    bootgc,
     configload,
     cookie,
     manifest,
@@ -116,12 +117,14 @@ def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
     signal.signal(signal.SIGINT, node.on_signal)
     info = ReleaseInfo(m.name, m.version, env.root, m.env)
     node.controller = Controller(m.applications, config, info, log, node.events)
-    node.shutdown_timeout = vmargs.load(env.vm_args).shutdown_timeout
+    vm = vmargs.load(env.vm_args)
+    node.shutdown_timeout = vm.shutdown_timeout
     failed = node.controller.start_all()
     if failed is not None:
         log(f"application {failed.entry.name} failed to start; stopping the node")
         node.controller.stop_all(node.shutdown_timeout)
         return node.exit(1)
+    bootgc.settle(vm.gc_threshold)
     if prune:
         os.unlink(prune)
     log(f"{m.name} {m.version} started in {(time.monotonic() - began) * 1000:.0f} ms")
@@ -260,6 +263,7 @@ def cmd_eval(env: Env, argv: list[str]) -> int:
     if not argv:
         raise NodeError("EVAL expects an expression as argument")
     load_node(env, env.boot_script_clean, configload.boot_settings(env.vsn_dir))
+    bootgc.settle(vmargs.load(env.vm_args).gc_threshold, freeze=False)
     code = compile(argv[0], "<eval>", "exec")
     try:
         exec(code, {"__name__": "__main__"})

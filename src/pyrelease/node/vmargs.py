@@ -3,15 +3,17 @@
 Interpreter flags (``-X opt``, ``-W spec``, ``-O``, ``-OO``, ``-u``, ``-B``,
 ``-b``) and ``--hash-seed N`` only take effect at interpreter start-up, so when
 any is present the node re-executes itself once with them. The other settings
-are applied in-process: ``--recursion-limit N``, ``--gc-threshold A[,B[,C]]``,
+are applied in-process: ``--recursion-limit N``, ``--gc-threshold A[,B[,C]]``
+(from readiness on, see ``bootgc``), ``--boot-gc defer|normal``,
 ``--switch-interval SECONDS``, ``--shutdown-timeout SECONDS``.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
+
+from pyrelease.node import bootgc
 
 STARTUP_FLAGS_WITH_VALUE = ("-X", "-W")
 STARTUP_FLAGS = ("-O", "-OO", "-u", "-B", "-b")
@@ -30,6 +32,7 @@ class VmArgs:
         self.hash_seed: str | None = None
         self.recursion_limit: int | None = None
         self.gc_threshold: tuple[int, ...] | None = None
+        self.boot_gc = "defer"
         self.switch_interval: float | None = None
         self.shutdown_timeout = 15.0
 
@@ -39,11 +42,11 @@ class VmArgs:
         return wanted and os.environ.get(REEXEC_MARK) != "1"
 
     def apply(self) -> None:
-        """Apply the in-process settings."""
+        """Apply the in-process settings (the collector's once the node is ready)."""
         if self.recursion_limit is not None:
             sys.setrecursionlimit(self.recursion_limit)
-        if self.gc_threshold is not None:
-            gc.set_threshold(*self.gc_threshold)
+        if self.boot_gc == "normal":
+            bootgc.settle(self.gc_threshold, freeze=False)
         if self.switch_interval is not None:
             sys.setswitchinterval(self.switch_interval)
 
@@ -78,6 +81,8 @@ def parse(text: str, path: str = "vm.args") -> VmArgs:
         elif flag == "--gc-threshold":
             parts = value.split(",")
             args.gc_threshold = tuple(int(_number(path, lineno, p, int)) for p in parts[:3])
+        elif flag == "--boot-gc" and value in ("defer", "normal"):
+            args.boot_gc = value
         elif flag == "--switch-interval":
             args.switch_interval = float(_number(path, lineno, value, float))
         elif flag == "--shutdown-timeout":
