@@ -50,4 +50,4 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path: Path) -> None
     assert {"eval", "pid", "rpc", "version"} <= set(data["commands"]["pyrelease (strip, embedded)"])
     assert data["runtime"]["venv"]["start_to_200"]["median"] > 0
     statuses = {t["status"] for t in data["targets"]}
-    assert statuses <= {"PASS", "MISS", "N/A"} and len(data["targets"]) == 11
+    assert statuses <= {"PASS", "MISS", "N/A"} and len(data["targets"]) == 12
