@@ -313,9 +313,9 @@ def test_collector_is_deferred_during_boot_then_normal(script: Path, tmp_path: P
         wait_http(f"http://127.0.0.1:{port}/health", n.proc)
         out = run(script, "rpc", GC_STATE)
         assert out.stdout == "(900, 11, 12) True\n", out.stderr
-    # `eval` runs the code with the collector as usual, nothing frozen.
+    # `eval` runs the code after the same hand-over: boot frozen, thresholds in force.
     out = run(script, "eval", GC_STATE, env={"RELEASE_VM_ARGS": str(vm_args)})
-    assert out.stdout == "(900, 11, 12) False\n", out.stderr
+    assert out.stdout == "(900, 11, 12) True\n", out.stderr
     # --boot-gc normal: nothing deferred, nothing frozen.
     vm_args.write_text("--boot-gc normal\n")
     port = free_port()

@@ -263,7 +263,7 @@ def cmd_eval(env: Env, argv: list[str]) -> int:
     if not argv:
         raise NodeError("EVAL expects an expression as argument")
     load_node(env, env.boot_script_clean, configload.boot_settings(env.vsn_dir))
-    bootgc.settle(vmargs.load(env.vm_args).gc_threshold, freeze=False)
+    bootgc.settle(vmargs.load(env.vm_args).gc_threshold)
     code = compile(argv[0], "<eval>", "exec")
     try:
         exec(code, {"__name__": "__main__"})
