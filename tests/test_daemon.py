@@ -453,7 +453,7 @@ def test_daemon_iex_feeds_the_repl_through_the_pipe_and_attach(daemon: Daemon) -
     runtime = next(daemon.root.glob("runtime-*/bin/python3.*"))
     code = (
         "import os, sys; sys.path.insert(0, sys.argv[1])\n"
-        "from pyrelease.node.daemon import attach\n"
+        "from pyrelease.node.attach import attach\n"
         "from pyrelease.node.releaseenv import Env\n"
         "sys.exit(attach(Env(os.environ)))"
     )
@@ -481,7 +481,7 @@ def test_daemon_iex_feeds_the_repl_through_the_pipe_and_attach(daemon: Daemon) -
 
 
 def test_attach_without_daemon_iex_says_why(daemon: Daemon) -> None:
-    from pyrelease.node.daemon import attach
+    from pyrelease.node.attach import attach
     from pyrelease.node.releaseenv import Env
 
     env = Env({"RELEASE_ROOT": str(daemon.root), "RELEASE_NAME": "dmn", "RELEASE_VSN": "1.0.0",

@@ -24,8 +24,6 @@ from pyrelease.errors import BuildError
 from pyrelease.lockfile import LockedArtifact, read_lock, without
 from pyrelease.sources import VENV_STAMP, find_lock, sources_digest
 
-STAMP = VENV_STAMP
-
 _MARKER_ENV_SNIPPET = """
 import json, os, platform, sys
 iv = sys.implementation.version
@@ -123,7 +121,7 @@ def prepare(
     """
     lock = find_lock(project_root)
     stamp = _stamp(lock, python_version, project_root)
-    stamp_file = venv / STAMP
+    stamp_file = venv / VENV_STAMP
     old = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
     fresh = force or {k: old.get(k) for k in stamp} != stamp
     if fresh:

@@ -39,12 +39,15 @@ FORMAT = 1
 RUNTIME_WRITTEN = {"tmp", os.path.join("releases", "COOKIE")}
 
 
-def tree_signature(root: Path, *, sources_only: bool = False, skip: set[Path] = frozenset()) -> str:
+def tree_signature(
+    root: Path, *, sources_only: bool = False, skip: frozenset[str] = frozenset()
+) -> str:
     """A digest of every entry below ``root``: relative path, mode, size, mtime and inode.
 
     ``sources_only`` leaves out outputs, caches and environments (``_build``,
-    ``.venv``, ``__pycache__``, dot-folders, ...). A missing ``root`` has a
-    signature of its own, so it appearing or vanishing counts as a change.
+    ``.venv``, ``__pycache__``, dot-folders, ...); ``skip`` holds paths to leave
+    out. A missing ``root`` has a signature of its own, so it appearing or
+    vanishing counts as a change.
     """
     h = hashlib.sha256()
     try:
@@ -58,7 +61,7 @@ def tree_signature(root: Path, *, sources_only: bool = False, skip: set[Path] = 
         kept = []
         for d in sorted(dirnames):
             path = os.path.join(dirpath, d)
-            if Path(path) in skip or os.path.normpath(os.path.join(rel, d)) in RUNTIME_WRITTEN:
+            if path in skip or os.path.normpath(os.path.join(rel, d)) in RUNTIME_WRITTEN:
                 continue
             if sources_only and (d in NOT_SOURCES or d.startswith(".") or d.endswith(".egg-info")):
                 continue
@@ -68,7 +71,7 @@ def tree_signature(root: Path, *, sources_only: bool = False, skip: set[Path] = 
         for name in sorted(filenames):
             path = os.path.join(dirpath, name)
             relname = os.path.normpath(os.path.join(rel, name))
-            if Path(path) in skip or relname in RUNTIME_WRITTEN:
+            if path in skip or relname in RUNTIME_WRITTEN:
                 continue
             if sources_only and name.endswith((".pyc", ".pyo")):
                 continue
@@ -85,12 +88,10 @@ def _entry(h: Any, rel: str, st: os.stat_result) -> Any:
 
 
 def _interpreter(release: Release) -> Path:
+    """The target Python's executable, or for ``include_runtime = "PREFIX"`` its ``bin/``."""
     runtime = release.spec.include_runtime
     given = Path(runtime).expanduser() if isinstance(runtime, str) else Path(sys.executable)
-    if given.is_dir():
-        candidates = sorted((given / "bin").glob("python3*"))
-        given = candidates[0] if candidates else given
-    return Path(os.path.realpath(given))
+    return Path(os.path.realpath(given / "bin" if given.is_dir() else given))
 
 
 def inputs_digest(release: Release) -> str:
@@ -149,12 +150,12 @@ def up_to_date(release: Release, inputs: str) -> dict[str, Any] | None:
 
 
 def _signature(entry: dict[str, Any]) -> str:
-    skip = {Path(p) for p in entry.get("skip", [])}
+    skip = frozenset(entry.get("skip", []))
     return tree_signature(Path(entry["path"]), sources_only=entry["sources_only"], skip=skip)
 
 
-def _watch(path: Path, *, sources_only: bool, skip: set[Path] = frozenset()) -> dict[str, Any]:
-    entry = {"path": str(path), "sources_only": sources_only, "skip": sorted(map(str, skip))}
+def _watch(path: Path, *, sources_only: bool, skip: set[Path] | None = None) -> dict[str, Any]:
+    entry = {"path": str(path), "sources_only": sources_only, "skip": sorted(map(str, skip or ()))}
     entry["signature"] = _signature(entry)
     return entry
 

@@ -14,7 +14,7 @@ detach, and the wait for the supervisor's verdict. The supervisor itself lives
 in ``supervisor.py`` (its channels to the node in ``nodeio.py``, the restart
 policy in ``heart.py``), the log files in ``logrotate.py``, the settings and
 file layout in ``daemonconfig.py``, the pid files in ``pidfiles.py``, and
-``attach`` (re-exported here) in ``attach.py``.
+``attach`` in ``attach.py``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import selectors
 import sys
 import time
 
-from pyrelease.node.attach import attach as attach  # re-exported: daemon.attach
 from pyrelease.node.daemonconfig import DaemonError, Paths, Settings, absolute_paths
 from pyrelease.node.pidfiles import is_node_process, read_pid
 from pyrelease.node.supervisor import Supervisor

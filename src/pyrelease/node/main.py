@@ -299,9 +299,9 @@ def cmd_start_iex(env: Env, argv: list[str]) -> int:
 
 def cmd_attach(env: Env, argv: list[str]) -> int:
     """``attach``: follow a ``daemon_iex`` node's log and type into its REPL (``to_erl``)."""
-    from pyrelease.node import daemon
+    from pyrelease.node.attach import attach
 
-    return daemon.attach(env)
+    return attach(env)
 
 
 COMMANDS = {

@@ -95,13 +95,18 @@ def parse(text: str, path: str = "vm.args") -> VmArgs:
     return args
 
 
+_loaded: dict[str, VmArgs] = {}
+
+
 def load(path: str) -> VmArgs:
-    """Read and parse ``vm.args``; a missing file means no settings."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return parse(f.read(), path)
-    except FileNotFoundError:
-        return VmArgs()
+    """Read and parse ``vm.args`` (once per process); a missing file means no settings."""
+    if path not in _loaded:
+        try:
+            with open(path, encoding="utf-8") as f:
+                _loaded[path] = parse(f.read(), path)
+        except FileNotFoundError:
+            _loaded[path] = VmArgs()
+    return _loaded[path]
 
 
 def reexec(args: VmArgs, script: str, argv: list[str]) -> None:
