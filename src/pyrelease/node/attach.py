@@ -15,6 +15,7 @@ import sys
 from pyrelease.node import logrotate
 from pyrelease.node.daemonconfig import DaemonError, Paths, Settings
 from pyrelease.node.pidfiles import read_pid
+from pyrelease.node.safefiles import UnsafePath, check_tmp
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -35,8 +36,9 @@ def attach(env: Env, *, stdin_fd: int = 0, out: TextIO | None = None) -> int:
     paths = Paths.of(env)
     try:
         settings = Settings.from_environ(os.environ)
+        check_tmp(paths.tmp, create=False)
         pipe = _open_fifo_for_writing(paths, env)
-    except DaemonError as exc:
+    except (DaemonError, UnsafePath) as exc:
         print(f"ERROR: {exc}", file=sys.stderr, flush=True)
         return 1
     try:
@@ -66,8 +68,8 @@ def _open_fifo_for_writing(paths: Paths, env: Env) -> int:
         )
         raise DaemonError(f"{paths.fifo} does not exist: {hint}")
     try:
-        fd = os.open(paths.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:  # ENXIO: nobody reads it
+        fd = os.open(paths.fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:  # ENXIO: nobody reads it; ELOOP: a link, not the daemon's FIFO
         raise DaemonError(f"no daemon for node {env.node_name} reads {paths.fifo}") from None
     os.set_blocking(fd, True)
     return fd

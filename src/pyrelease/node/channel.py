@@ -127,11 +127,12 @@ def client_handshake(sock: socket.socket, cookie: str) -> dict[str, Any]:
 
 
 def sockets_dir(env: Env) -> str:
-    """``$RELEASE_TMP/sockets``, created private (0700)."""
-    path = os.path.join(env.tmp, "sockets")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    """``$RELEASE_TMP/sockets``, created private (0700), in a ``RELEASE_TMP`` no other
+    user can tamper with (``safefiles.UnsafePath`` otherwise)."""
+    from pyrelease.node import safefiles
+
+    safefiles.check_tmp(env.tmp)
+    return safefiles.private_dir(os.path.join(env.tmp, "sockets"))
 
 
 def unix_path(env: Env) -> str:

@@ -44,11 +44,11 @@ def ensure_cookie(root: str) -> str:
     found = read_cookie(root)
     if found:
         return found
+    from pyrelease.node.safefiles import create_new
+
     value = _random_cookie()
-    try:
-        fd = os.open(cookie_path(root), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
-    except FileExistsError:  # another node made it first
+    # Complete from the moment it exists (a reader never sees it empty), never
+    # written through a link: written aside, then linked into place.
+    if not create_new(cookie_path(root), value.encode(), 0o400):  # another node was first
         return read_cookie(root) or value
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(value)
     return value

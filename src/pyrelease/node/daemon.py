@@ -27,6 +27,7 @@ import time
 
 from pyrelease.node.daemonconfig import DaemonError, Paths, Settings, absolute_paths
 from pyrelease.node.pidfiles import is_node_process, read_pid
+from pyrelease.node.safefiles import open_private
 from pyrelease.node.supervisor import Supervisor
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -70,7 +71,7 @@ def lock_supervisor(paths: Paths, node: str) -> int:
     import fcntl
 
     for _ in range(20):
-        fd = os.open(paths.supervisor_pid, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = open_private(paths.supervisor_pid, os.O_RDWR, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

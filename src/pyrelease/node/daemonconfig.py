@@ -10,14 +10,18 @@ default):
 * ``$RELEASE_TMP/pipe/NODE.in`` (``daemon_iex``): a FIFO feeding the node's REPL;
 * ``$RELEASE_TMP/pipe/NODE.notify``: the supervisor's readiness socket.
 
-``log/`` and ``pipe/`` are created with mode 0700; everything but the logs is
-removed when the supervisor exits.
+``RELEASE_TMP``, ``log/`` and ``pipe/`` are created with mode 0700, and
+refused when other users could change them (see ``safefiles.py``); files are
+never opened through a symbolic link. Everything but the logs is removed when
+the supervisor exits.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+from pyrelease.node import safefiles
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -60,14 +64,11 @@ class Paths:
         )
 
     def make_dirs(self) -> None:
-        """``RELEASE_TMP`` and its private ``log/`` and ``pipe/`` folders."""
-        os.makedirs(self.tmp, exist_ok=True)
+        """``RELEASE_TMP`` and its private ``log/`` and ``pipe/`` folders, made or checked;
+        :class:`safefiles.UnsafePath` when another user could tamper with them."""
+        safefiles.check_tmp(self.tmp)
         for folder in (self.log_dir, self.pipe_dir):
-            try:
-                os.mkdir(folder, 0o700)
-            except FileExistsError:
-                continue
-            os.chmod(folder, 0o700)  # whatever the umask
+            safefiles.private_dir(folder)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import os
 import time
 from typing import BinaryIO
 
+from pyrelease.node.safefiles import open_private
+
 HEADER = "===== LOGGING STARTED {date} =====\n"
 
 
@@ -41,8 +43,8 @@ def newest(base: str, max_files: int) -> str | None:
         target = os.readlink(base)
     except OSError:
         target = None
-    if target is not None:
-        path = os.path.join(os.path.dirname(base), target)
+    if target is not None and generation(target) is not None:
+        path = f"{base}.{generation(target)}"  # only ever one of ours, wherever it points
         if os.path.isfile(path):
             return path
     folder, prefix = os.path.split(base)
@@ -166,8 +168,8 @@ class RotatingLog:
             self._append(note.encode())
 
     def _start(self, index: int) -> None:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(f"{self.base}.{index}", flags, 0o600)
+        # Never through a link or into another file: see safefiles.open_private.
+        fd = open_private(f"{self.base}.{index}", os.O_WRONLY | os.O_TRUNC | os.O_APPEND)
         self.close()
         self._fd, self.index, self.size, self.at_line_start = fd, index, 0, True
         self._append(header())
@@ -176,7 +178,7 @@ class RotatingLog:
 
     def _point_link(self) -> None:
         """Make ``BASE`` a symlink to the current file, atomically."""
-        temporary = f"{self.base}.link-{os.getpid()}"
+        temporary = f"{self.base}.link-{os.getpid()}-{os.urandom(6).hex()}"
         try:
             os.unlink(temporary)
         except FileNotFoundError:

@@ -87,10 +87,13 @@ def maybe_reboot_after_config(env: Env, config: dict[str, Any], settings: dict[s
         "PYRELEASE_CONFIG_COMPUTED"
     ):
         return
-    os.makedirs(env.tmp, exist_ok=True)
+    from pyrelease.node import safefiles
+
+    safefiles.check_tmp(env.tmp)
     base = os.path.join(env.tmp, f"{env.name}-{env.vsn}-{time.time_ns()}.runtime.sys")
-    with open(base + ".config", "w", encoding="utf-8") as f:
-        json.dump(config, f, sort_keys=True)
+    data = json.dumps(config, sort_keys=True).encode()
+    if not safefiles.create_new(base + ".config", data, 0o600):
+        raise NodeError(f"{base}.config already exists: is another node booting?")
     os.environ["RELEASE_SYS_CONFIG"] = base
     os.environ["PYRELEASE_CONFIG_COMPUTED"] = "1"
     if settings.get("prune_runtime_sys_config_after_boot"):

@@ -14,6 +14,7 @@ import collections
 import os
 import selectors
 import socket
+import stat
 import tempfile
 
 from pyrelease.node.pidfiles import remove
@@ -81,8 +82,11 @@ class ReadinessSocket:
             self.path = os.path.join(self.dir, "notify")
         remove(self.path)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(self.path)
-        os.chmod(self.path, 0o600)
+        old = os.umask(0o177)  # made 0600; no chmod by name, which would follow a link
+        try:
+            self.sock.bind(self.path)
+        finally:
+            os.umask(old)
         self.sock.setblocking(False)
         return self.sock
 
@@ -119,11 +123,14 @@ class InputPipe:
         """Make the FIFO and return its reading end; holding a writer of our own keeps
         readers from seeing EOF."""
         remove(self.path)
-        os.mkfifo(self.path, 0o600)
-        os.chmod(self.path, 0o600)
-        reader = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        keeper = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        self.fds = [reader, keeper]
+        os.mkfifo(self.path, 0o600)  # fails if anything (a link...) took the name meanwhile
+        flags = os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW
+        reader = os.open(self.path, os.O_RDONLY | flags)
+        self.fds = [reader]
+        if not stat.S_ISFIFO(os.fstat(reader).st_mode):
+            raise OSError(f"{self.path} is not the FIFO just made")
+        os.fchmod(reader, 0o600)  # whatever the umask
+        self.fds.append(os.open(self.path, os.O_WRONLY | flags))
         return reader
 
     def forward(self, stdin: IO[bytes] | None) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from pyrelease.node.safefiles import write_atomic
+
 
 def read_pid(path: str) -> int | None:
     """The pid in a pid file, None when there is none."""
@@ -21,11 +23,9 @@ def read_pid(path: str) -> int | None:
 
 
 def write_pid_file(path: str, pid: int) -> None:
-    """Write ``pid`` to ``path`` atomically (a reader never sees a half-written file)."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="ascii") as f:
-        f.write(f"{pid}\n")
-    os.replace(temporary, path)
+    """Write ``pid`` to ``path`` atomically (a reader never sees a half-written file,
+    and a symbolic link at ``path`` is replaced, not followed)."""
+    write_atomic(path, f"{pid}\n".encode(), 0o644)
 
 
 def is_node_process(pid: int) -> bool:

@@ -85,9 +85,10 @@ class ControlServer:
         port = int(self.env.dist_port or 0)
         sock = socket.create_server((self.env.node_host, port), reuse_port=False)
         if not self.env.dist_port:
+            from pyrelease.node.safefiles import write_atomic
+
             path = channel.port_file(self.env)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(str(sock.getsockname()[1]))
+            write_atomic(path, str(sock.getsockname()[1]).encode(), 0o600)
             self.cleanup.append(path)
         return sock
 
