@@ -252,6 +252,10 @@ def test_the_second_user_is_refused_a_release_tmp_root_made(
     result = as_user(other, str(root / "bin" / "dmn"), "daemon", env=env)
     Daemon(root, shared_tmp).kill_all()
     one_error_line(result, str(shared_tmp), "root", other.pw_name)
+    env["RELEASE_TMP"] = str(shared_tmp / "rt")  # in root's folder: cannot be made
+    result = as_user(other, str(root / "bin" / "dmn"), "daemon", env=env)
+    Daemon(root, shared_tmp / "rt").kill_all()
+    one_error_line(result, f"cannot create RELEASE_TMP {shared_tmp}/rt", other.pw_name)
 
 
 def test_a_shared_release_tmp_is_refused(root: Path, tmp_path: Path) -> None:

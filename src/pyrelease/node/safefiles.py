@@ -107,6 +107,13 @@ def check_tmp(path: str, *, create: bool = True) -> None:
             os.mkdir(os.path.join(real, missing), 0o700)
         except FileExistsError:
             continue  # made meanwhile: walk again
+        except PermissionError:
+            me = _user(os.geteuid())
+            raise UnsafePath(
+                f"cannot create RELEASE_TMP {path}: {me} may not write in {real}; create it "
+                f"for {me} (mkdir -m 700 DIR, then chown) or set RELEASE_TMP to a folder "
+                f"{me} can write in"
+            ) from None
     else:
         raise UnsafePath(f"could not create RELEASE_TMP {path}")
     _check_parents(seen, path, len(seen) - 1)
