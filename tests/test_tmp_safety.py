@@ -175,11 +175,12 @@ def test_start_refuses_a_release_tmp_another_user_prepared(
     unchanged(victim)
 
 
+@pytest.mark.parametrize("command", ["daemon", "daemon_iex"])
 def test_a_0777_log_folder_is_made_private_and_links_planted_in_it_are_not_followed(
-    root: Path, other: pwd.struct_passwd, shared_tmp: Path, victim: Path
+    root: Path, other: pwd.struct_passwd, shared_tmp: Path, victim: Path, command: str
 ) -> None:
     """RELEASE_TMP is root's and closed to others, but an earlier run (umask 000) left
-    a world-writable log/ in it, where the attacker planted links."""
+    a world-writable log/ and pipe/ in it, where the attacker planted links."""
     shared_tmp.mkdir(mode=0o755)
     shared_tmp.chmod(0o755)
     for folder in ("log", "pipe"):
@@ -188,18 +189,72 @@ def test_a_0777_log_folder_is_made_private_and_links_planted_in_it_are_not_follo
     plant(other, links_script(shared_tmp, victim, only=("log/", "pipe/")))
     d = Daemon(root, shared_tmp)
     try:
-        d.start("daemon", RELEASE_COOKIE=COOKIE)
+        d.start(command, RELEASE_COOKIE=COOKIE)
         unchanged(victim)
         assert "dmn up" in d.log_text()
         for folder in ("log", "pipe"):
             assert stat.S_IMODE((shared_tmp / folder).stat().st_mode) == 0o700
+            assert all(p.owner() == "root" for p in (shared_tmp / folder).iterdir())
         current = d.log.resolve()
         assert current.parent == shared_tmp / "log" and current.owner() == "root"
         assert not any(p.is_symlink() for p in (shared_tmp / "log").glob("dmn.log.*"))
+        if command == "daemon_iex":
+            assert stat.S_ISFIFO(d.fifo.lstat().st_mode)
+            with open(d.fifo, "w") as pipe:  # the REPL is reached through the new FIFO
+                pipe.write("print('via the pipe', 6 * 7)\n")
+            wait_until(lambda: "via the pipe 42" in d.log_text(), "the REPL to answer")
         assert d.run("stop", RELEASE_COOKIE=COOKIE).returncode == 0
         wait_until(lambda: not d.processes(), "the daemon to stop")
     finally:
         d.kill_all()
+    unchanged(victim)
+
+
+def test_a_release_tmp_that_is_another_users_link_is_refused(
+    root: Path, other: pwd.struct_passwd, shared_tmp: Path, victim: Path
+) -> None:
+    """The attacker plants RELEASE_TMP itself as a link to a folder of root's."""
+    plant(other, f"ln -s {victim} {shared_tmp}")
+    d = Daemon(root, shared_tmp)
+    try:
+        result = d.run("daemon", RELEASE_COOKIE=COOKIE)
+    finally:
+        d.kill_all()
+    one_error_line(result, str(shared_tmp), other.pw_name, "symbolic link")
+    unchanged(victim)
+
+
+def test_an_open_sockets_folder_is_closed_and_a_planted_port_file_not_followed(
+    root: Path, other: pwd.struct_passwd, shared_tmp: Path, victim: Path
+) -> None:
+    """TCP distribution with an ephemeral port: the node writes its port to
+    sockets/NODE.port, where the attacker put a link while the folder was open."""
+    shared_tmp.mkdir(mode=0o755)
+    shared_tmp.chmod(0o755)
+    (shared_tmp / "sockets").mkdir()
+    (shared_tmp / "sockets").chmod(0o777)
+    plant(other, f"ln -s {victim}/secret {shared_tmp}/sockets/dmn.port")
+    env = {**base_env(), "RELEASE_TMP": str(shared_tmp), "RELEASE_COOKIE": COOKIE,
+           "RELEASE_DISTRIBUTION": "name", "RELEASE_NODE": "dmn@127.0.0.1"}  # fmt: skip
+    script = str(root / "bin" / "dmn")
+    with subprocess.Popen([script, "start"], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True) as node:  # fmt: skip
+        try:
+
+            def answers() -> bool:
+                pid = subprocess.run([script, "pid"], env=env, capture_output=True,
+                                     text=True, timeout=30)  # fmt: skip
+                return pid.stdout.strip() == str(node.pid)
+
+            wait_until(lambda: node.poll() is not None or answers(), "the node to answer")
+            unchanged(victim)
+            assert node.poll() is None
+            assert stat.S_IMODE((shared_tmp / "sockets").stat().st_mode) == 0o700
+            port_file = shared_tmp / "sockets" / "dmn.port"
+            assert not port_file.is_symlink() and port_file.read_text().isdigit()
+        finally:
+            node.terminate()
+            node.wait(30)
     unchanged(victim)
 
 
