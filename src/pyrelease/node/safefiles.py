@@ -227,6 +227,8 @@ def open_private(path: str, flags: int = os.O_WRONLY, mode: int = 0o600) -> int:
         exclusive = os.O_EXCL if attempt else 0
         try:
             fd = os.open(path, (base | exclusive | _NONBLOCK) & ~os.O_TRUNC, mode)
+        except IsADirectoryError:
+            raise _folder_in_the_way(path) from None
         except OSError as exc:
             if exc.errno not in _REPLACEABLE and not isinstance(exc, FileExistsError):
                 raise
@@ -249,7 +251,11 @@ def _unlink(path: str) -> None:
     except FileNotFoundError:
         pass
     except IsADirectoryError:
-        raise UnsafePath(f"{path} is a folder, where the node keeps a file: remove it") from None
+        raise _folder_in_the_way(path) from None
+
+
+def _folder_in_the_way(path: str) -> UnsafePath:
+    return UnsafePath(f"{path} is a folder, where the node keeps a file: remove it")
 
 
 def _aside(path: str, mode: int) -> tuple[str, int]:
