@@ -210,6 +210,27 @@ def test_a_0777_log_folder_is_made_private_and_links_planted_in_it_are_not_follo
     unchanged(victim)
 
 
+def test_attach_refuses_to_type_into_another_users_pipe(
+    root: Path, other: pwd.struct_passwd, shared_tmp: Path
+) -> None:
+    """The attacker makes RELEASE_TMP with a FIFO named like daemon_iex's and reads
+    it, hoping an operator attaches and types a password."""
+    plant(other, f"mkdir -m 755 {shared_tmp} {shared_tmp}/pipe\nmkfifo {shared_tmp}/pipe/dmn.in")
+    command = ["setpriv", f"--reuid={other.pw_uid}", f"--regid={other.pw_gid}",
+               "--clear-groups", "cat", f"{shared_tmp}/pipe/dmn.in"]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as reader:
+        try:
+            env = {**base_env(), "RELEASE_TMP": str(shared_tmp), "RELEASE_COOKIE": COOKIE}
+            result = subprocess.run([str(root / "bin" / "dmn"), "attach"], env=env,
+                                    input="the root password\n", capture_output=True,
+                                    text=True, timeout=30)  # fmt: skip
+        finally:
+            reader.kill()
+            captured = reader.communicate(timeout=30)[0]
+    assert "the root password" not in captured
+    one_error_line(result, str(shared_tmp), other.pw_name)
+
+
 def test_a_release_tmp_that_is_another_users_link_is_refused(
     root: Path, other: pwd.struct_passwd, shared_tmp: Path, victim: Path
 ) -> None:
