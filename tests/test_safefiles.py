@@ -165,6 +165,16 @@ def test_a_link_or_folder_of_another_user_on_the_way_is_refused(tmp_path: Path) 
         safefiles.check_tmp(str(tmp_path / "planted"))
 
 
+def test_the_folder_a_link_ends_in_is_the_one_checked(tmp_path: Path) -> None:
+    folder(tmp_path / "sub")
+    (tmp_path / "up").symlink_to("sub/..")  # ends in tmp_path itself
+    tmp_path.chmod(0o777)
+    with pytest.raises(UnsafePath, match=rf"RELEASE_TMP {tmp_path}/up \({tmp_path}\) can be"):
+        safefiles.check_tmp(str(tmp_path / "up"))
+    tmp_path.chmod(0o700)
+    safefiles.check_tmp(str(tmp_path / "up"))
+
+
 def test_a_release_tmp_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(UnsafePath, match="is not a folder"):

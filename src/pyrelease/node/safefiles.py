@@ -100,7 +100,7 @@ def check_tmp(path: str, *, create: bool = True) -> None:
         seen, real, missing = _walk(path)
         if missing is None:
             break
-        _check_parents(seen, path, len(seen))
+        _check_parents(seen, path)
         if not create:
             return
         try:
@@ -116,13 +116,13 @@ def check_tmp(path: str, *, create: bool = True) -> None:
             ) from None
     else:
         raise UnsafePath(f"could not create RELEASE_TMP {path}")
-    _check_parents(seen, path, len(seen) - 1)
-    _check_own_folder(seen[-1][1], real, path)
+    _check_parents([(entry, info) for entry, info in seen if entry != real], path)
+    _check_own_folder(os.lstat(real), real, path)
 
 
-def _check_parents(seen: list[tuple[str, os.stat_result]], path: str, count: int) -> None:
+def _check_parents(seen: list[tuple[str, os.stat_result]], path: str) -> None:
     me = os.geteuid()
-    for entry, info in seen[:count]:
+    for entry, info in seen:
         if info.st_uid not in (0, me):
             kind = "symbolic link" if stat.S_ISLNK(info.st_mode) else "folder"
             raise UnsafePath(
