@@ -85,6 +85,8 @@ def shared_tmp() -> Iterator[Path]:
     try:
         yield path
     finally:
+        if path.is_symlink():
+            path.unlink()
         shutil.rmtree(path, ignore_errors=True)
 
 
