@@ -1,0 +1,348 @@
+"""The S3 store against moto's S3-compatible server, run as a real process on 127.0.0.1.
+
+The server is started with ``INITIAL_NO_AUTH_ACTION_COUNT`` set: moto serves
+that many requests unchecked (we use them to create IAM users, their keys and
+policies, and the bucket), then verifies every request's signature against the
+IAM keys and evaluates the user's policy, as AWS does. So a wrong secret key is
+really refused here, not simulated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from pyrelease.deploy.store import NotFound, StoreError
+from pyrelease.deploy.stores.s3 import S3Store
+from pyrelease.deploy.stores.s3config import parse_location
+
+BUCKET = "releases"
+MOTO_SERVER = Path(sys.executable).with_name("moto_server")
+# Requests moto serves before it checks signatures: the bootstrap below makes
+# exactly this many (2 users x create user, create key, put policy; 1 bucket).
+BOOTSTRAP_ACTIONS = 7
+
+
+@dataclass
+class Moto:
+    endpoint: str
+    writer: dict[str, str]
+    """Environment with the key of a user allowed s3:* ."""
+    reader: dict[str, str]
+    """Environment with the key of a user allowed only to read and list."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("moto_server did not listen within 60 s")
+
+
+def _make_user(iam: object, name: str, actions: list[str], endpoint: str) -> dict[str, str]:
+    iam.create_user(UserName=name)  # type: ignore[attr-defined]
+    key = iam.create_access_key(UserName=name)["AccessKey"]  # type: ignore[attr-defined]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    }
+    iam.put_user_policy(  # type: ignore[attr-defined]
+        UserName=name, PolicyName="s3", PolicyDocument=json.dumps(policy)
+    )
+    return {
+        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+        "AWS_ENDPOINT_URL": endpoint,
+        "HOME": "/nonexistent",
+    }
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Moto]:
+    port = _free_port()
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(BOOTSTRAP_ACTIONS))
+    proc = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        boot = {
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "bootstrap",
+            "aws_secret_access_key": "bootstrap",
+        }
+        iam = boto3.client("iam", **boot)
+        writer = _make_user(iam, "deploy", ["s3:*"], endpoint)
+        reader = _make_user(iam, "server", ["s3:GetObject", "s3:ListBucket"], endpoint)
+        boto3.client("s3", **boot).create_bucket(Bucket=BUCKET)
+        yield Moto(endpoint, writer, reader)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def store(moto: Moto, request: pytest.FixtureRequest) -> S3Store:
+    """A store under a prefix of its own, so tests do not see each other's objects."""
+    return S3Store(f"s3://{BUCKET}/{request.node.name}", moto.writer)
+
+
+def _file(tmp_path: Path, name: str, size: int) -> Path:
+    path = tmp_path / name
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+# -- every method ------------------------------------------------------------
+
+
+def test_put_list_size_get_delete(store: S3Store, tmp_path: Path) -> None:
+    tarball = _file(tmp_path, "demo-1.0.tar.gz", 300_000)
+    index = tmp_path / "index.json"
+    index.write_text('{"versions": []}')
+    store.put("demo/1.0/demo-1.0.tar.gz", tarball)
+    store.put("demo/index.json", index)
+
+    assert store.list("demo/") == ["demo/1.0/demo-1.0.tar.gz", "demo/index.json"]
+    assert store.list("demo/1.0/") == ["demo/1.0/demo-1.0.tar.gz"]
+    assert store.list("other/") == []
+    assert store.size("demo/1.0/demo-1.0.tar.gz") == 300_000
+    assert b"".join(store.get("demo/1.0/demo-1.0.tar.gz")) == tarball.read_bytes()
+
+    index.write_text('{"versions": ["1.0"]}')
+    store.put("demo/index.json", index)  # replaces
+    assert b"".join(store.get("demo/index.json")) == b'{"versions": ["1.0"]}'
+
+    store.delete("demo/1.0/demo-1.0.tar.gz")
+    store.delete("demo/1.0/demo-1.0.tar.gz")  # absent: not an error
+    assert store.list("demo/") == ["demo/index.json"]
+    with pytest.raises(NotFound):
+        store.size("demo/1.0/demo-1.0.tar.gz")
+
+
+def test_objects_live_under_the_url_prefix(moto: Moto, tmp_path: Path) -> None:
+    S3Store(f"s3://{BUCKET}/team/demo", moto.writer).put("demo/index.json", _file(tmp_path, "i", 3))
+    keys = [
+        o["Key"]
+        for o in boto3.client(
+            "s3",
+            endpoint_url=moto.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=moto.writer["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=moto.writer["AWS_SECRET_ACCESS_KEY"],
+        ).list_objects_v2(Bucket=BUCKET, Prefix="team/")["Contents"]
+    ]
+    assert keys == ["team/demo/demo/index.json"]
+
+
+def test_get_from_an_offset_returns_the_rest(store: S3Store, tmp_path: Path) -> None:
+    data = _file(tmp_path, "t", 1_000_000).read_bytes()
+    store.put("demo/1.0/t", tmp_path / "t")
+    assert b"".join(store.get("demo/1.0/t", 999_000)) == data[999_000:]
+    assert b"".join(store.get("demo/1.0/t", 1_000_000)) == b""
+    with pytest.raises(StoreError, match="fewer than the 1000001 already downloaded"):
+        store.get("demo/1.0/t", 1_000_001)
+
+
+def test_a_broken_download_resumes_where_it_stopped(store: S3Store, tmp_path: Path) -> None:
+    data = _file(tmp_path, "t", 2_000_000).read_bytes()
+    store.put("demo/1.0/t", tmp_path / "t")
+    chunks = store.get("demo/1.0/t")
+    received = next(iter(chunks))  # the transfer "breaks" after the first chunk
+    chunks.close()  # type: ignore[attr-defined]
+    assert 0 < len(received) < len(data)
+    rest = b"".join(store.get("demo/1.0/t", len(received)))
+    assert received + rest == data
+
+
+def test_a_large_file_goes_up_in_parts(moto: Moto, tmp_path: Path) -> None:
+    store = S3Store(f"s3://{BUCKET}/multipart", moto.writer, part_size=5 * 1024 * 1024)
+    big = _file(tmp_path, "big.tar.gz", 11 * 1024 * 1024 + 7)
+    store.put("demo/2.0/big.tar.gz", big)
+    assert store.size("demo/2.0/big.tar.gz") == big.stat().st_size
+    assert b"".join(store.get("demo/2.0/big.tar.gz")) == big.read_bytes()
+    head = boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=moto.writer["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=moto.writer["AWS_SECRET_ACCESS_KEY"],
+    ).head_object(Bucket=BUCKET, Key="multipart/demo/2.0/big.tar.gz")
+    assert head["ETag"].endswith('-3"')  # S3's mark of an object assembled from 3 parts
+
+
+def test_list_follows_continuation_pages(moto: Moto, tmp_path: Path) -> None:
+    store = S3Store(f"s3://{BUCKET}/paged", moto.writer, page_size=2)
+    one = _file(tmp_path, "x", 10)
+    names = [f"demo/{n}/demo-{n}.tar.gz" for n in ("1.0", "1.1", "1.2", "2.0", "2.1")]
+    for name in names:
+        store.put(name, one)
+    assert store.list("demo/") == names
+
+
+# -- credentials and where they come from -------------------------------------
+
+
+def test_a_wrong_secret_key_is_refused_and_the_variable_named(moto: Moto, tmp_path: Path) -> None:
+    env = {**moto.writer, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+    with pytest.raises(StoreError, match="secret key is wrong: check AWS_SECRET_ACCESS_KEY"):
+        S3Store(f"s3://{BUCKET}/demo", env).list("demo/")
+    with pytest.raises(StoreError, match="AWS_SECRET_ACCESS_KEY"):
+        S3Store(f"s3://{BUCKET}/demo", env).put("demo/x", _file(tmp_path, "x", 5))
+
+
+def test_an_unknown_access_key_is_refused_and_the_variable_named(moto: Moto) -> None:
+    env = {**moto.writer, "AWS_ACCESS_KEY_ID": "AKIANOSUCHKEY0000000"}
+    with pytest.raises(StoreError, match="check AWS_ACCESS_KEY_ID"):
+        S3Store(f"s3://{BUCKET}/demo", env).size("demo/index.json")
+
+
+def test_a_key_without_permission_is_told_so(moto: Moto, tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as err:
+        S3Store(f"s3://{BUCKET}/demo", moto.reader).put("demo/x", _file(tmp_path, "x", 5))
+    assert "denies PUT of demo/x" in str(err.value)
+    assert "give the key in AWS_ACCESS_KEY_ID access" in str(err.value)
+
+
+def test_credentials_from_a_profile_file(moto: Moto, tmp_path: Path) -> None:
+    creds = tmp_path / "credentials"
+    creds.write_text(
+        "[default]\naws_access_key_id = AKIAOTHER\naws_secret_access_key = other\n\n"
+        f"[ci]\naws_access_key_id = {moto.writer['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {moto.writer['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    env = {
+        "AWS_SHARED_CREDENTIALS_FILE": str(creds),
+        "AWS_PROFILE": "ci",
+        "AWS_ENDPOINT_URL": moto.endpoint,
+        "HOME": str(tmp_path),
+    }
+    store = S3Store(f"s3://{BUCKET}/profile", env)
+    store.put("demo/index.json", _file(tmp_path, "i", 20))
+    assert store.list("demo/") == ["demo/index.json"]
+
+    creds.write_text(creds.read_text().replace(moto.writer["AWS_SECRET_ACCESS_KEY"], "wrong"))
+    with pytest.raises(StoreError) as err:
+        S3Store(f"s3://{BUCKET}/profile", env).list("demo/")
+    assert f"check aws_secret_access_key of profile 'ci' in {creds}" in str(err.value)
+
+
+def test_the_default_profile_under_home(moto: Moto, tmp_path: Path) -> None:
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "credentials").write_text(
+        f"[default]\naws_access_key_id = {moto.writer['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {moto.writer['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    (tmp_path / ".aws" / "config").write_text(f"[default]\nendpoint_url = {moto.endpoint}\n")
+    store = S3Store(f"s3://{BUCKET}/home", {"HOME": str(tmp_path)})
+    store.put("demo/index.json", _file(tmp_path, "i", 20))
+    assert store.list("") == ["demo/index.json"]
+
+
+def test_a_profile_that_does_not_exist(tmp_path: Path) -> None:
+    env = {"AWS_PROFILE": "prod", "HOME": str(tmp_path)}
+    with pytest.raises(StoreError, match="AWS_PROFILE names the profile 'prod', which is in"):
+        S3Store(f"s3://{BUCKET}/demo", env)
+
+
+def test_half_a_key_pair() -> None:
+    with pytest.raises(StoreError, match="AWS_SECRET_ACCESS_KEY is not set but its partner is"):
+        S3Store(f"s3://{BUCKET}/demo", {"AWS_ACCESS_KEY_ID": "AKIA", "HOME": "/nonexistent"})
+
+
+# -- endpoints and errors ------------------------------------------------------
+
+
+def test_endpoint_from_the_url_and_the_s3_specific_variable(moto: Moto, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+    env = {**moto.writer, "AWS_ENDPOINT_URL": dead}
+    S3Store(f"s3://{BUCKET}/ep?endpoint={moto.endpoint}", env).put("a/b", _file(tmp_path, "b", 1))
+    assert S3Store(f"s3://{BUCKET}/ep", {**env, "AWS_ENDPOINT_URL_S3": moto.endpoint}).list("") == [
+        "a/b"
+    ]
+
+
+def test_an_unreachable_endpoint_is_named(moto: Moto) -> None:
+    dead = f"http://127.0.0.1:{_free_port()}"
+    with pytest.raises(StoreError) as err:
+        S3Store(f"s3://{BUCKET}/demo", {**moto.writer, "AWS_ENDPOINT_URL": dead}).list("")
+    assert f"Cannot reach the S3 endpoint {dead} of s3://{BUCKET}/demo" in str(err.value)
+    assert "check the network and AWS_ENDPOINT_URL" in str(err.value)
+
+
+def test_a_missing_bucket(moto: Moto) -> None:
+    store = S3Store("s3://no-such-bucket/demo", moto.writer)
+    for call in (lambda: store.list("demo/"), lambda: store.size("demo/index.json")):
+        with pytest.raises(StoreError, match=r"The bucket 'no-such-bucket' .* does not exist"):
+            call()
+
+
+def test_a_missing_object(store: S3Store) -> None:
+    with pytest.raises(NotFound, match=r"demo/9\.9/x is not in s3://"):
+        store.size("demo/9.9/x")
+    with pytest.raises(NotFound, match=r"demo/9\.9/x is not in s3://"):
+        store.get("demo/9.9/x")
+
+
+@pytest.mark.parametrize("name", ["", "demo/../x", "/demo/x", "demo//x"])
+def test_object_names_that_are_not_names(store: S3Store, name: str) -> None:
+    with pytest.raises(StoreError, match="is not a valid object name"):
+        store.size(name)
+
+
+def test_bad_store_urls() -> None:
+    with pytest.raises(StoreError, match="write it as s3://BUCKET/PREFIX"):
+        S3Store("s3:///demo", {})
+    with pytest.raises(StoreError, match="unknown option 'endpiont'"):
+        S3Store("s3://b/demo?endpiont=http://x", {})
+    with pytest.raises(StoreError, match="is not a URL"):
+        S3Store("s3://b/demo", {"AWS_ENDPOINT_URL": "127.0.0.1:9000", "HOME": "/nonexistent"})
+
+
+def test_addressing_and_region_choices() -> None:
+    env = {"HOME": "/nonexistent", "AWS_DEFAULT_REGION": "eu-west-1"}
+    aws = parse_location("s3://bucket/a/b/", env)
+    assert (aws.endpoint, aws.path_style, aws.prefix) == (
+        "https://s3.eu-west-1.amazonaws.com",
+        False,
+        "a/b/",
+    )
+    assert parse_location("s3://my.bucket", env).path_style  # dots break virtual hosts
+    assert parse_location("s3://b?region=ap-south-1", {**env, "AWS_REGION": "x"}).region == (
+        "ap-south-1"
+    )
+    assert parse_location("s3://b", {**env, "AWS_REGION": "us-west-2"}).region == "us-west-2"
+    minio = parse_location("s3://b", {**env, "AWS_ENDPOINT_URL": "http://minio:9000/"})
+    assert (minio.endpoint, minio.path_style) == ("http://minio:9000", True)
+    assert parse_location("s3://b", {"HOME": "/nonexistent"}).credentials is None
