@@ -44,6 +44,8 @@ class State:
     blobs: dict[int, bytes] = field(default_factory=dict)
     next_id: int = 1
     log: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    rate_limited: bool = False
+    """Answer every API request as GitHub does once the hourly limit is used up."""
     cut_download_after: int | None = None
     """Close the connection after this many body bytes of the next download."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -172,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
             st.log.append((method, self.path, dict(self.headers)))
         if path.startswith("/storage/"):
             return self._storage(int(path.rsplit("/", 1)[1]))
+        if st.rate_limited:
+            message = "API rate limit exceeded for 127.0.0.1."
+            return self._send(403, {"message": message}, {"x-ratelimit-remaining": "0"})
         who = self._who()
         if who == "bad":
             return self._send(401, {"message": "Bad credentials"})

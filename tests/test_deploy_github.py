@@ -224,6 +224,16 @@ def test_a_private_repository_without_a_token(gh: GitHubStandIn) -> None:
         store.size("demo/index.json")
 
 
+def test_the_rate_limit(gh: GitHubStandIn, env: dict[str, str]) -> None:
+    gh.state.rate_limited = True
+    with pytest.raises(
+        StoreError, match="rate limit is used up for github://acme/shop: set GITHUB"
+    ):
+        GitHubStore(f"github://{REPO}", {"GITHUB_API_URL": gh.api}).list("demo/")
+    with pytest.raises(StoreError, match="rate limit is used up for github://acme/shop: wait"):
+        GitHubStore(f"github://{REPO}", env).list("demo/")
+
+
 def test_a_repository_that_does_not_exist(env: dict[str, str]) -> None:
     store = GitHubStore("github://acme/nope", env)
     for call in (lambda: store.list("demo/"), lambda: store.get("demo/index.json")):

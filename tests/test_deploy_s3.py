@@ -14,9 +14,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -346,3 +348,78 @@ def test_addressing_and_region_choices() -> None:
     minio = parse_location("s3://b", {**env, "AWS_ENDPOINT_URL": "http://minio:9000/"})
     assert (minio.endpoint, minio.path_style) == ("http://minio:9000", True)
     assert parse_location("s3://b", {"HOME": "/nonexistent"}).credentials is None
+
+
+# -- answers moto does not give ------------------------------------------------
+
+
+class _Canned(BaseHTTPRequestHandler):
+    """Answers every request with the status, headers and body of ``answer``."""
+
+    answer: tuple[int, dict[str, str], bytes] = (404, {}, b"")
+
+    def _reply(self) -> None:
+        status, headers, body = self.answer
+        self.send_response(status)
+        for k, v in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_PUT = do_DELETE = _reply
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def canned() -> Iterator[tuple[str, type[_Canned]]]:
+    """A plain HTTP server on 127.0.0.1 that gives one canned answer."""
+
+    class Handler(_Canned):
+        pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", Handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_bucket_in_another_region(canned: tuple[str, type[_Canned]]) -> None:
+    # What AWS answers a request signed for the wrong region (moto does not check regions).
+    endpoint, handler = canned
+    handler.answer = (
+        400,
+        {"Content-Type": "application/xml"},
+        b"<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' is "
+        b"wrong; expecting 'eu-west-1'</Message><Region>eu-west-1</Region></Error>",
+    )
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    with pytest.raises(StoreError, match="is in region eu-west-1, not us-east-1: set AWS_REGION="):
+        S3Store(f"s3://{BUCKET}/demo", {**env, "HOME": "/nonexistent"}).list("demo/")
+
+
+def test_an_endpoint_that_is_not_s3(canned: tuple[str, type[_Canned]]) -> None:
+    endpoint, handler = canned
+    handler.answer = (404, {"Content-Type": "text/html"}, b"<html><body>Not here</body></html>")
+    store = S3Store(f"s3://{BUCKET}/demo", {"AWS_ENDPOINT_URL": endpoint, "HOME": "/nonexistent"})
+    for call in (lambda: store.list("demo/"), lambda: store.size("demo/index.json")):
+        with pytest.raises(StoreError, match="check that AWS_ENDPOINT_URL names an S3 endpoint"):
+            call()
+    handler.answer = (200, {}, b"<html>")
+    with pytest.raises(StoreError, match="not XML"):
+        store.list("demo/")
+
+
+def test_unsigned_requests_that_are_refused(canned: tuple[str, type[_Canned]]) -> None:
+    endpoint, handler = canned
+    handler.answer = (403, {}, b"<Error><Code>AccessDenied</Code><Message>no</Message></Error>")
+    store = S3Store(f"s3://{BUCKET}/demo", {"AWS_ENDPOINT_URL": endpoint, "HOME": "/nonexistent"})
+    with pytest.raises(StoreError, match="to unsigned requests: set AWS_ACCESS_KEY_ID and AWS_SEC"):
+        store.get("demo/index.json")

@@ -75,6 +75,9 @@ class GitHubStore:
         if self.token:
             self._session.headers["Authorization"] = f"Bearer {self.token}"
         self._repo_seen = False
+        # Release and asset lists by tag, for the life of this store (one
+        # command); a put or delete forgets the tag it changed.
+        self._known: dict[str, tuple[Json | None, list[Json]]] = {}
 
     # -- the Store interface ------------------------------------------------
 
@@ -82,8 +85,8 @@ class GitHubStore:
         """Names of the uploaded assets whose object name starts with ``prefix``."""
         head, _, rest = prefix.partition("/")
         if "/" in rest:  # NAME/VSN/...: one release
-            release = self._release(_tag(head, rest.split("/", 1)[0]))
-            found = [] if release is None else self._names(release, head, self._assets(release))
+            release, assets = self._lookup(_tag(head, rest.split("/", 1)[0]))
+            found = [] if release is None else self._names(release, head, assets)
         else:
             found = [
                 name
@@ -117,8 +120,11 @@ class GitHubStore:
         """Upload ``path`` as the asset, creating the release if needed."""
         tag, file = _locate(name)
         self._need_token("push to")
-        release = self._release(tag) or self._create_release(tag)
-        old = next((a for a in self._assets(release) if a["name"] == file), None)
+        release, assets = self._lookup(tag)
+        self._known.pop(tag, None)
+        if release is None:
+            release, assets = self._create_release(tag), []
+        old = next((a for a in assets if a["name"] == file), None)
         if old is not None and old["state"] != "uploaded":  # a broken earlier upload
             self._delete_asset(old, name)
             old = None
@@ -138,20 +144,26 @@ class GitHubStore:
         """Delete the asset (the release stays); absent assets are not an error."""
         tag, file = _locate(name)
         self._need_token("delete from")
-        release = self._release(tag)
-        for asset in [] if release is None else self._assets(release):
+        _, assets = self._lookup(tag)
+        self._known.pop(tag, None)
+        for asset in assets:
             if asset["name"] == file:
                 self._delete_asset(asset, name)
 
     # -- releases and assets ----------------------------------------------
 
     def _releases(self) -> Iterator[Json]:
-        url: str | None = f"{self.api}/repos/{self.repo}/releases?per_page={self.per_page}"
         self._check_repo_once()
-        while url:
-            resp = self._call("GET", url, "the list of releases")
-            yield from (r for r in resp.json() if not r.get("draft"))
-            url = resp.links.get("next", {}).get("url")
+        first = f"{self.api}/repos/{self.repo}/releases?per_page={self.per_page}"
+        for page in self._pages(first, "the list of releases"):
+            yield from (r for r in page if not r.get("draft"))
+
+    def _lookup(self, tag: str) -> tuple[Json | None, list[Json]]:
+        """The release tagged ``tag`` (None if absent) and its assets."""
+        if tag not in self._known:
+            release = self._release(tag)
+            self._known[tag] = (release, [] if release is None else self._assets(release))
+        return self._known[tag]
 
     def _release(self, tag: str) -> Json | None:
         url = f"{self.api}/repos/{self.repo}/releases/tags/{quote(tag, safe='')}"
@@ -178,18 +190,26 @@ class GitHubStore:
         return resp.json()
 
     def _assets(self, release: Json) -> list[Json]:
-        url: str | None = f"{release['assets_url']}?per_page={self.per_page}"
-        assets: list[Json] = []
-        while url:
-            resp = self._call("GET", url, f"the assets of {release['tag_name']}")
-            assets += resp.json()
+        first = f"{release['assets_url']}?per_page={self.per_page}"
+        pages = self._pages(first, f"the assets of {release['tag_name']}")
+        return [asset for page in pages for asset in page]
+
+    def _pages(self, url: str, what: str) -> Iterator[list[Json]]:
+        """The pages of a list, following ``Link: <…>; rel="next"`` as GitHub paginates."""
+        seen = {url}
+        while True:
+            resp = self._call("GET", url, what)
+            yield resp.json()
             url = resp.links.get("next", {}).get("url")
-        return assets
+            if not url:
+                return
+            if url in seen:
+                raise StoreError(f"GitHub repeats a page of {what} in {self.url}: try again.")
+            seen.add(url)
 
     def _find(self, name: str) -> Json:
         tag, file = _locate(name)
-        release = self._release(tag)
-        for asset in [] if release is None else self._assets(release):
+        for asset in self._lookup(tag)[1]:
             if asset["name"] == file and asset["state"] == "uploaded":
                 return asset
         raise NotFound(f"{name} is not in {self.url}: check the name, or push it first.")

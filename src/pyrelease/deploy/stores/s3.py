@@ -82,6 +82,7 @@ class S3Store:
         base = self.location.prefix
         params = {"list-type": "2", "prefix": base + prefix, "max-keys": str(self.page_size)}
         names: list[str] = []
+        seen: set[str] = set()
         while True:
             resp = self._request(
                 "GET", None, f"the list of {prefix or 'all objects'}", params=params
@@ -95,6 +96,12 @@ class S3Store:
             token = _text(root, "NextContinuationToken")
             if _text(root, "IsTruncated") != "true" or not token:
                 return sorted(names)
+            if token in seen:
+                raise StoreError(
+                    f"{self.location.endpoint} repeats a page of the list of {self.url}: "
+                    "check that it is an S3 endpoint that lists correctly."
+                )
+            seen.add(token)
             params["continuation-token"] = token
 
     def size(self, name: str) -> int:
@@ -253,13 +260,18 @@ class S3Store:
         code, message, region = "", "", resp.headers.get("x-amz-bucket-region", "")
         if body.strip():
             try:
-                root = _xml(body)
+                root: ET.Element | None = _xml(body)
             except StoreError:
                 root = None
-            if root is not None:
-                code, message = _text(root, "Code"), _text(root, "Message")
-                region = _text(root, "Region") or region
-        if code == "NoSuchKey" or (resp.status_code == 404 and not code):
+            if root is None or _tag(root) != "Error":
+                return StoreError(
+                    f"{loc.endpoint} answered HTTP {resp.status_code} for {what} in {url} with "
+                    f"something that is not an S3 error: check that {loc.endpoint_source} "
+                    "names an S3 endpoint."
+                )
+            code, message = _text(root, "Code"), _text(root, "Message")
+            region = _text(root, "Region") or region
+        if code == "NoSuchKey":
             return NotFound(f"{what} is not in {url}: check the name, or push it first.")
         if code == "NoSuchBucket":
             return StoreError(
