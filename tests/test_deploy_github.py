@@ -281,3 +281,10 @@ def test_the_stores_import_nothing_of_the_assembler() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_local_version_labels(gh: GitHubStandIn, store: GitHubStore, tmp_path: Path) -> None:
+    store.put("demo/1.0+cpu/demo-1.0+cpu.tar.gz", _file(tmp_path, "f", b"plus"))
+    assert gh.release("demo-1.0+cpu")
+    assert store.list("demo/") == ["demo/1.0+cpu/demo-1.0+cpu.tar.gz"]
+    assert b"".join(store.get("demo/1.0+cpu/demo-1.0+cpu.tar.gz")) == b"plus"

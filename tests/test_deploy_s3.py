@@ -31,8 +31,9 @@ from pyrelease.deploy.stores.s3config import parse_location
 BUCKET = "releases"
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 # Requests moto serves before it checks signatures: the bootstrap below makes
-# exactly this many (2 users x create user, create key, put policy; 1 bucket).
-BOOTSTRAP_ACTIONS = 7
+# exactly this many (2 users x create user, create key, put policy; a role:
+# create, put policy, assume; 1 bucket).
+BOOTSTRAP_ACTIONS = 10
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Moto:
     """Environment with the key of a user allowed s3:* ."""
     reader: dict[str, str]
     """Environment with the key of a user allowed only to read and list."""
+    temporary: dict[str, str]
+    """Environment with temporary credentials (with a session token) of a role allowed s3:*."""
 
 
 def _free_port() -> int:
@@ -81,6 +84,33 @@ def _make_user(iam: object, name: str, actions: list[str], endpoint: str) -> dic
     }
 
 
+def _assume_role(iam: object, sts: object, endpoint: str) -> dict[str, str]:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam.create_role(  # type: ignore[attr-defined]
+        RoleName="ci", AssumeRolePolicyDocument=json.dumps(trust)
+    )["Role"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
+    iam.put_role_policy(  # type: ignore[attr-defined]
+        RoleName="ci", PolicyName="s3", PolicyDocument=json.dumps(policy)
+    )
+    creds = sts.assume_role(  # type: ignore[attr-defined]
+        RoleArn=role["Arn"], RoleSessionName="deploy"
+    )["Credentials"]
+    return {
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": creds["SessionToken"],
+        "AWS_ENDPOINT_URL": endpoint,
+        "HOME": "/nonexistent",
+    }
+
+
 @pytest.fixture(scope="module")
 def moto() -> Iterator[Moto]:
     port = _free_port()
@@ -103,8 +133,9 @@ def moto() -> Iterator[Moto]:
         iam = boto3.client("iam", **boot)
         writer = _make_user(iam, "deploy", ["s3:*"], endpoint)
         reader = _make_user(iam, "server", ["s3:GetObject", "s3:ListBucket"], endpoint)
+        temporary = _assume_role(iam, boto3.client("sts", **boot), endpoint)
         boto3.client("s3", **boot).create_bucket(Bucket=BUCKET)
-        yield Moto(endpoint, writer, reader)
+        yield Moto(endpoint, writer, reader, temporary)
     finally:
         proc.terminate()
         try:
@@ -228,6 +259,15 @@ def test_an_unknown_access_key_is_refused_and_the_variable_named(moto: Moto) -> 
     env = {**moto.writer, "AWS_ACCESS_KEY_ID": "AKIANOSUCHKEY0000000"}
     with pytest.raises(StoreError, match="check AWS_ACCESS_KEY_ID"):
         S3Store(f"s3://{BUCKET}/demo", env).size("demo/index.json")
+
+
+def test_temporary_credentials_with_a_session_token(moto: Moto, tmp_path: Path) -> None:
+    store = S3Store(f"s3://{BUCKET}/temporary", moto.temporary)
+    store.put("demo/index.json", _file(tmp_path, "i", 10))
+    assert store.list("demo/") == ["demo/index.json"]
+    env = {**moto.temporary, "AWS_SESSION_TOKEN": "expired-or-wrong"}
+    with pytest.raises(StoreError, match=r"refused the session token .*: renew AWS_SESSION_TOKEN"):
+        S3Store(f"s3://{BUCKET}/temporary", env).list("demo/")
 
 
 def test_a_key_without_permission_is_told_so(moto: Moto, tmp_path: Path) -> None:
@@ -423,3 +463,15 @@ def test_unsigned_requests_that_are_refused(canned: tuple[str, type[_Canned]]) -
     store = S3Store(f"s3://{BUCKET}/demo", {"AWS_ENDPOINT_URL": endpoint, "HOME": "/nonexistent"})
     with pytest.raises(StoreError, match="to unsigned requests: set AWS_ACCESS_KEY_ID and AWS_SEC"):
         store.get("demo/index.json")
+
+
+def test_local_version_labels_and_other_url_characters(store: S3Store, tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"plus")
+    name = "demo/1.0+cpu.2/demo-1.0+cpu.2 (x86_64)~.tar.gz"
+    store.put(name, f)
+    assert store.list("demo/1.0+cpu.2/") == [name]
+    assert store.size(name) == 4
+    assert b"".join(store.get(name, 1)) == b"lus"
+    store.delete(name)
+    assert store.list("demo/") == []
