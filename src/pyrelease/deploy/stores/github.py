@@ -33,11 +33,15 @@ import requests
 from packaging.version import InvalidVersion, Version
 
 from pyrelease.deploy.store import NotFound, StoreError
+from pyrelease.deploy.stores.sessions import (
+    TIMEOUT,
+    connection_reason,
+    error_body,
+    make_session,
+    stream_body,
+)
 
 API = "https://api.github.com"
-CHUNK = 256 * 1024
-TIMEOUT = (10, 60)
-ERROR_BODY_MAX = 64 * 1024
 INDEX = "index"
 _REPO = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -64,13 +68,9 @@ class GitHubStore:
         self.token = environ.get("GITHUB_TOKEN") or None
         self.commit = environ.get("GITHUB_SHA") or None
         self.per_page = per_page
-        self._session = requests.Session()
+        self._session = make_session({"GET", "PATCH", "DELETE"})
         self._session.headers.update(
-            {
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-                "User-Agent": "release-deploy",
-            }
+            {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         )
         if self.token:
             self._session.headers["Authorization"] = f"Bearer {self.token}"
@@ -114,7 +114,7 @@ class GitHubStore:
             headers["Range"] = f"bytes={start}-"
         resp = self._call("GET", asset["url"], name, headers=headers, stream=True, ok=(200, 206))
         skip = start if resp.status_code == 200 else 0
-        return self._stream(resp, name, start, skip)
+        return stream_body(resp, self.url, name, start, skip)
 
     def put(self, name: str, path: Path) -> None:
         """Upload ``path`` as the asset, creating the release if needed."""
@@ -240,23 +240,6 @@ class GitHubStore:
 
     # -- HTTP ---------------------------------------------------------------
 
-    def _stream(self, resp: requests.Response, name: str, start: int, skip: int) -> Iterator[bytes]:
-        received = start
-        try:
-            with resp:
-                for chunk in resp.iter_content(CHUNK):
-                    if skip:
-                        cut = min(skip, len(chunk))
-                        chunk, skip = chunk[cut:], skip - cut
-                    received += len(chunk)
-                    if chunk:
-                        yield chunk
-        except requests.RequestException as exc:
-            raise StoreError(
-                f"The download of {name} from {self.url} broke after {received} bytes "
-                f"({type(exc).__name__}): run the command again to resume it."
-            ) from None
-
     def _call(
         self,
         method: str,
@@ -274,14 +257,12 @@ class GitHubStore:
                 if not stream:
                     resp.content  # noqa: B018 - read the whole (small) answer now
                 return resp
-            # An error answer is a small JSON document; read no more than that.
-            body = resp.raw.read(ERROR_BODY_MAX, decode_content=True)
-            resp.close()
+            body = error_body(resp)
         except requests.ConnectionError as exc:
             fix = "the network and GITHUB_API_URL" if self.api_from_env else "the network"
             host = urlsplit(url).netloc
             raise StoreError(
-                f"Cannot reach {host} for {self.url} ({_reason(exc)}): check {fix}."
+                f"Cannot reach {host} for {self.url} ({connection_reason(exc)}): check {fix}."
             ) from None
         except requests.RequestException as exc:
             raise StoreError(
@@ -379,11 +360,3 @@ def _is_version(text: str) -> bool:
     except InvalidVersion:
         return False
     return True
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for hint in ("Connection refused", "Name or service not known", "timed out"):
-        if hint in text:
-            return hint.lower()
-    return type(exc).__name__

@@ -18,18 +18,20 @@ from pathlib import Path
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
 from requests_aws4auth import AWS4Auth
-from urllib3.util.retry import Retry
 
 from pyrelease.deploy.store import NotFound, StoreError
 from pyrelease.deploy.stores.s3config import S3Location, parse_location
+from pyrelease.deploy.stores.sessions import (
+    TIMEOUT,
+    connection_reason,
+    error_body,
+    make_session,
+    stream_body,
+)
 
-CHUNK = 256 * 1024
 PART_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 10_000  # S3's limit on parts in one multipart upload
-TIMEOUT = (10, 60)  # connect, read (seconds)
-ERROR_BODY_MAX = 64 * 1024
 REGION_CODES = {"AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraint"}
 
 
@@ -60,20 +62,7 @@ class S3Store:
             if creds
             else None
         )
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = "release-deploy"
-        # Connection failures and 5xx answers to idempotent requests are retried
-        # twice; POSTs (multipart create/complete) are not.
-        retry = Retry(
-            total=2,
-            read=0,
-            backoff_factor=0.5,
-            status_forcelist=(500, 502, 503, 504),
-            allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE"}),
-            raise_on_status=False,
-        )
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
+        self._session = make_session({"GET", "HEAD", "PUT", "DELETE"})
 
     # -- the Store interface ------------------------------------------------
 
@@ -129,7 +118,7 @@ class S3Store:
             return iter(())
         # A server that ignores Range sends the whole object: skip what we have.
         skip = start if resp.status_code == 200 else 0
-        return self._stream(resp, name, start, skip)
+        return stream_body(resp, self.url, name, start, skip)
 
     def put(self, name: str, path: Path) -> None:
         """Upload ``path`` as ``name``: one PUT, or a multipart upload if large."""
@@ -184,23 +173,6 @@ class S3Store:
         except StoreError:
             pass  # the first failure is the one to report; S3 expires the rest
 
-    def _stream(self, resp: requests.Response, name: str, start: int, skip: int) -> Iterator[bytes]:
-        received = start
-        try:
-            with resp:
-                for chunk in resp.iter_content(CHUNK):
-                    if skip:
-                        cut = min(skip, len(chunk))
-                        chunk, skip = chunk[cut:], skip - cut
-                    received += len(chunk)
-                    if chunk:
-                        yield chunk
-        except requests.RequestException as exc:
-            raise StoreError(
-                f"The download of {name} from {self.url} broke after {received} bytes "
-                f"({type(exc).__name__}): run the command again to resume it."
-            ) from None
-
     def _object_url(self, name: str | None) -> str:
         loc = self.location
         key = "" if name is None else quote(loc.prefix + _check_name(name), safe="/~")
@@ -239,13 +211,12 @@ class S3Store:
                 if not stream:
                     resp.content  # noqa: B018 - read the whole (small) answer now
                 return resp
-            # An error answer is a small XML document; read no more than that.
-            body = resp.raw.read(ERROR_BODY_MAX, decode_content=True)
-            resp.close()
+            body = error_body(resp)
         except requests.ConnectionError as exc:
+            loc = self.location
             raise StoreError(
-                f"Cannot reach the S3 endpoint {self.location.endpoint} of {self.url} "
-                f"({_reason(exc)}): check the network and {self.location.endpoint_source}."
+                f"Cannot reach the S3 endpoint {loc.endpoint} of {self.url} "
+                f"({connection_reason(exc)}): check the network and {loc.endpoint_source}."
             ) from None
         except requests.RequestException as exc:
             raise StoreError(
@@ -318,14 +289,6 @@ def _check_name(name: str) -> str:
     if not name or any(p in ("", ".", "..") for p in parts):
         raise StoreError(f"{name!r} is not a valid object name: use NAME/VSN/FILE.")
     return name
-
-
-def _reason(exc: Exception) -> str:
-    text = str(exc)
-    for hint in ("Connection refused", "Name or service not known", "timed out"):
-        if hint in text:
-            return hint.lower()
-    return type(exc).__name__
 
 
 def _xml(data: bytes) -> ET.Element:
