@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import boto3
 import pytest
@@ -314,12 +315,27 @@ def test_the_default_profile_under_home(moto: Moto, tmp_path: Path) -> None:
 
 def test_a_profile_that_does_not_exist(tmp_path: Path) -> None:
     env = {"AWS_PROFILE": "prod", "HOME": str(tmp_path)}
-    with pytest.raises(StoreError, match="AWS_PROFILE names the profile 'prod', which is in"):
+    with pytest.raises(
+        StoreError, match="s3://releases/demo: AWS_PROFILE names the profile 'prod',"
+    ):
         S3Store(f"s3://{BUCKET}/demo", env)
 
 
+def test_an_unreadable_profile_file(tmp_path: Path) -> None:
+    (tmp_path / "credentials").write_text("this is not an ini file\n")
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"), "HOME": str(tmp_path)}
+    with pytest.raises(StoreError) as err:
+        S3Store(f"s3://{BUCKET}/demo", env)
+    assert str(err.value) == (
+        f"s3://releases/demo: cannot read the AWS file {tmp_path / 'credentials'} "
+        "(line 1: File contains no section headers); fix or remove it."
+    )
+
+
 def test_half_a_key_pair() -> None:
-    with pytest.raises(StoreError, match="AWS_SECRET_ACCESS_KEY is not set but its partner is"):
+    with pytest.raises(
+        StoreError, match="s3://releases/demo: AWS_SECRET_ACCESS_KEY is not set but"
+    ):
         S3Store(f"s3://{BUCKET}/demo", {"AWS_ACCESS_KEY_ID": "AKIA", "HOME": "/nonexistent"})
 
 
@@ -394,12 +410,16 @@ def test_addressing_and_region_choices() -> None:
 
 
 class _Canned(BaseHTTPRequestHandler):
-    """Answers every request with the status, headers and body of ``answer``."""
+    """Answers each request with ``answers[METHOD]`` (else ``answer``) and logs it in ``seen``."""
 
     answer: tuple[int, dict[str, str], bytes] = (404, {}, b"")
+    answers: dict[str, tuple[int, dict[str, str], bytes]]
+    seen: list[str]
 
     def _reply(self) -> None:
-        status, headers, body = self.answer
+        self.seen.append(f"{self.command} {self.path}")
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status, headers, body = self.answers.get(self.command, self.answer)
         self.send_response(status)
         for k, v in {**headers, "Content-Length": str(len(body))}.items():
             self.send_header(k, v)
@@ -407,7 +427,7 @@ class _Canned(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_HEAD = do_PUT = do_DELETE = _reply
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _reply
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -418,7 +438,8 @@ def canned() -> Iterator[tuple[str, type[_Canned]]]:
     """A plain HTTP server on 127.0.0.1 that gives one canned answer."""
 
     class Handler(_Canned):
-        pass
+        answers: ClassVar[dict[str, tuple[int, dict[str, str], bytes]]] = {}
+        seen: ClassVar[list[str]] = []
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
@@ -475,3 +496,26 @@ def test_local_version_labels_and_other_url_characters(store: S3Store, tmp_path:
     assert b"".join(store.get(name, 1)) == b"lus"
     store.delete(name)
     assert store.list("demo/") == []
+
+
+def test_a_failed_multipart_upload_is_aborted(
+    canned: tuple[str, type[_Canned]], tmp_path: Path
+) -> None:
+    endpoint, handler = canned
+    handler.answers = {
+        "POST": (
+            200,
+            {},
+            b"<InitiateMultipartUploadResult><UploadId>u-1</UploadId>"
+            b"</InitiateMultipartUploadResult>",
+        ),
+        "PUT": (500, {}, b"<Error><Code>InternalError</Code><Message>disk</Message></Error>"),
+        "DELETE": (204, {}, b""),
+    }
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    store = S3Store(f"s3://{BUCKET}/demo", {**env, "HOME": "/nonexistent"}, part_size=1024)
+    with pytest.raises(StoreError, match=r"answered HTTP 500 \(InternalError: disk\) for demo/1"):
+        store.put("demo/1.0/big", _file(tmp_path, "big", 5000))
+    assert handler.seen[0] == f"POST /{BUCKET}/demo/demo/1.0/big?uploads="
+    assert handler.seen[-1] == f"DELETE /{BUCKET}/demo/demo/1.0/big?uploadId=u-1"
+    assert not [r for r in handler.seen if "partNumber=2" in r]  # stopped at the first failure

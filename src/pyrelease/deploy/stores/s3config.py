@@ -77,7 +77,11 @@ def parse_location(url: str, environ: Mapping[str, str]) -> S3Location:
             "only ?endpoint=URL and ?region=NAME are understood."
         )
     prefix = parts.path.strip("/")
-    config = _profile_section(environ, config_file=True)
+    try:
+        config = _profile_section(environ, config_file=True)
+        credentials = find_credentials(environ)
+    except StoreError as exc:
+        raise StoreError(f"{url}: {exc}") from None
     region = (
         query.get("region")
         or environ.get("AWS_REGION")
@@ -101,7 +105,7 @@ def parse_location(url: str, environ: Mapping[str, str]) -> S3Location:
         # wildcard, and MinIO/Ceph/moto expect path-style by default.
         path_style=custom or "." in parts.netloc,
         region=region,
-        credentials=find_credentials(environ),
+        credentials=credentials,
     )
 
 
@@ -136,8 +140,8 @@ def find_credentials(environ: Mapping[str, str]) -> Credentials | None:
     if key or secret:
         missing = "AWS_SECRET_ACCESS_KEY" if key else "AWS_ACCESS_KEY_ID"
         raise StoreError(
-            f"{missing} is not set but its partner is: set both AWS_ACCESS_KEY_ID "
-            "and AWS_SECRET_ACCESS_KEY, or neither to use a profile."
+            f"{missing} is not set but its partner is, so there is no key to sign with; "
+            "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither to use a profile."
         )
     for config_file in (False, True):
         section = _profile_section(environ, config_file=config_file)
@@ -158,7 +162,7 @@ def find_credentials(environ: Mapping[str, str]) -> Credentials | None:
     if profile and not any(_profile_section(environ, config_file=c) for c in (False, True)):
         raise StoreError(
             f"AWS_PROFILE names the profile {profile!r}, which is in neither "
-            f"{_credentials_path(environ)} nor {_config_path(environ)}: "
+            f"{_credentials_path(environ)} nor {_config_path(environ)}; "
             "add it there or unset AWS_PROFILE."
         )
     return None
@@ -197,7 +201,12 @@ def _profile_section(environ: Mapping[str, str], *, config_file: bool) -> dict[s
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, configparser.Error) as exc:
-        raise StoreError(f"Cannot read the AWS file {path} ({exc}): fix or remove it.") from None
+        # configparser's messages run over several lines; keep the first, with the line.
+        reason = str(exc).splitlines()[0].rstrip(".")
+        lineno = getattr(exc, "lineno", None) or next(iter(getattr(exc, "errors", [])), [None])[0]
+        if lineno:
+            reason = f"line {lineno}: {reason}"
+        raise StoreError(f"cannot read the AWS file {path} ({reason}); fix or remove it.") from None
     names = [profile] if not config_file or profile == "default" else []
     if config_file:
         names.append(f"profile {profile}")
