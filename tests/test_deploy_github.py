@@ -253,7 +253,7 @@ def test_an_unreachable_api_is_named() -> None:
         s.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{s.getsockname()[1]}"
     store = GitHubStore(f"github://{REPO}", {"GITHUB_API_URL": f"http://{dead}"})
-    with pytest.raises(StoreError, match=f"Cannot reach {dead} for github://acme/shop"):
+    with pytest.raises(StoreError, match=f"cannot reach {dead} for github://acme/shop"):
         store.list("demo/")
 
 

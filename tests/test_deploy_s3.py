@@ -328,7 +328,7 @@ def test_an_unreadable_profile_file(tmp_path: Path) -> None:
         S3Store(f"s3://{BUCKET}/demo", env)
     assert str(err.value) == (
         f"s3://releases/demo: cannot read the AWS file {tmp_path / 'credentials'} "
-        "(line 1: File contains no section headers); fix or remove it."
+        "(line 1: File contains no section headers); fix or remove it"
     )
 
 
@@ -355,14 +355,14 @@ def test_an_unreachable_endpoint_is_named(moto: Moto) -> None:
     dead = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(StoreError) as err:
         S3Store(f"s3://{BUCKET}/demo", {**moto.writer, "AWS_ENDPOINT_URL": dead}).list("")
-    assert f"Cannot reach the S3 endpoint {dead} of s3://{BUCKET}/demo" in str(err.value)
+    assert f"cannot reach the S3 endpoint {dead} of s3://{BUCKET}/demo" in str(err.value)
     assert "check the network and AWS_ENDPOINT_URL" in str(err.value)
 
 
 def test_a_missing_bucket(moto: Moto) -> None:
     store = S3Store("s3://no-such-bucket/demo", moto.writer)
     for call in (lambda: store.list("demo/"), lambda: store.size("demo/index.json")):
-        with pytest.raises(StoreError, match=r"The bucket 'no-such-bucket' .* does not exist"):
+        with pytest.raises(StoreError, match=r"the bucket 'no-such-bucket' .* does not exist"):
             call()
 
 

@@ -61,7 +61,7 @@ class GitHubStore:
             or not _REPO.fullmatch(path)
             or parts.query
         ):
-            raise StoreError(f"{url} is not a GitHub store URL: write it as github://OWNER/REPO.")
+            raise StoreError(f"{url} is not a GitHub store URL: write it as github://OWNER/REPO")
         self.repo = f"{parts.netloc}/{path}"
         self.api_from_env = bool(environ.get("GITHUB_API_URL"))
         self.api = (environ.get("GITHUB_API_URL") or API).rstrip("/")
@@ -107,7 +107,7 @@ class GitHubStore:
             if start > asset["size"]:
                 raise StoreError(
                     f"{name} in {self.url} has {asset['size']} bytes, fewer than the {start} "
-                    "already downloaded: delete the partial download and fetch it again."
+                    "already downloaded: delete the partial download and fetch it again"
                 )
             if start == asset["size"]:
                 return iter(())
@@ -204,7 +204,7 @@ class GitHubStore:
             if not url:
                 return
             if url in seen:
-                raise StoreError(f"GitHub repeats a page of {what} in {self.url}: try again.")
+                raise StoreError(f"GitHub repeats a page of {what} in {self.url}: try again")
             seen.add(url)
 
     def _find(self, name: str) -> Json:
@@ -212,7 +212,7 @@ class GitHubStore:
         for asset in self._lookup(tag)[1]:
             if asset["name"] == file and asset["state"] == "uploaded":
                 return asset
-        raise NotFound(f"{name} is not in {self.url}: check the name, or push it first.")
+        raise NotFound(f"{name} is not in {self.url}: check the name, or push it first")
 
     def _names(self, release: Json, name: str | None, assets: list[Json]) -> list[str]:
         """Object names of a release's uploaded assets (none if its tag is not ours)."""
@@ -262,12 +262,12 @@ class GitHubStore:
             fix = "the network and GITHUB_API_URL" if self.api_from_env else "the network"
             host = urlsplit(url).netloc
             raise StoreError(
-                f"Cannot reach {host} for {self.url} ({connection_reason(exc)}): check {fix}."
+                f"cannot reach {host} for {self.url} ({connection_reason(exc)}): check {fix}"
             ) from None
         except requests.RequestException as exc:
             raise StoreError(
                 f"{urlsplit(url).netloc} did not answer for {self.url} ({type(exc).__name__}): "
-                "check the network and try again."
+                "check the network and try again"
             ) from None
         raise self._error(resp, what, body)
 
@@ -282,20 +282,20 @@ class GitHubStore:
             if self.token:
                 return StoreError(
                     f"GitHub refused the token in GITHUB_TOKEN for {self.url} ({message}): "
-                    "set GITHUB_TOKEN to a valid token."
+                    "set GITHUB_TOKEN to a valid token"
                 )
-            return StoreError(f"{self.url} needs a token for {what}: set GITHUB_TOKEN.")
+            return StoreError(f"{self.url} needs a token for {what}: set GITHUB_TOKEN")
         if status in (403, 429) and resp.headers.get("x-ratelimit-remaining") == "0":
             fix = "wait an hour" if self.token else "set GITHUB_TOKEN (or wait an hour)"
-            return StoreError(f"GitHub's API rate limit is used up for {self.url}: {fix}.")
+            return StoreError(f"GitHub's API rate limit is used up for {self.url}: {fix}")
         if status == 403:
             return StoreError(
                 f"GitHub denies access to {what} in {self.url} ({message}): give the token in "
-                f"GITHUB_TOKEN 'contents: write' permission on {self.repo}."
+                f"GITHUB_TOKEN 'contents: write' permission on {self.repo}"
             )
         return StoreError(
             f"GitHub answered HTTP {status} ({message or resp.reason}) for {what} in "
-            f"{self.url}: check the repository and try again."
+            f"{self.url}: check the repository and try again"
         )
 
     def _check_repo_once(self) -> None:
@@ -309,14 +309,14 @@ class GitHubStore:
                 if self.token
                 else "check the name, or set GITHUB_TOKEN if it is private"
             )
-            raise StoreError(f"GitHub has no repository {self.repo} for {self.url}: {fix}.")
+            raise StoreError(f"GitHub has no repository {self.repo} for {self.url}: {fix}")
         self._repo_seen = True
 
     def _need_token(self, action: str) -> None:
         if not self.token:
             raise StoreError(
-                f"To {action} {self.url} release-deploy needs a token: set GITHUB_TOKEN to one "
-                f"with 'contents: write' permission on {self.repo}."
+                f"to {action} {self.url} release-deploy needs a token: set GITHUB_TOKEN to one "
+                f"with 'contents: write' permission on {self.repo}"
             )
 
 
@@ -325,7 +325,7 @@ def _locate(name: str) -> tuple[str, str]:
     parts = name.split("/")
     if any(p in ("", ".", "..") for p in parts) or len(parts) not in (2, 3) or parts[1] == INDEX:
         raise StoreError(
-            f"{name!r} is not a name a GitHub store can hold: use NAME/VSN/FILE or NAME/FILE."
+            f"{name!r} is not a name a GitHub store can hold: use NAME/VSN/FILE or NAME/FILE"
         )
     if len(parts) == 2:
         return f"{parts[0]}-{INDEX}", parts[1]

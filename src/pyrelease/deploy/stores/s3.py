@@ -88,7 +88,7 @@ class S3Store:
             if token in seen:
                 raise StoreError(
                     f"{self.location.endpoint} repeats a page of the list of {self.url}: "
-                    "check that it is an S3 endpoint that lists correctly."
+                    "check that it is an S3 endpoint that lists correctly"
                 )
             seen.add(token)
             params["continuation-token"] = token
@@ -113,7 +113,7 @@ class S3Store:
             if start != size:
                 raise StoreError(
                     f"{name} in {self.url} has {size} bytes, fewer than the {start} already "
-                    "downloaded: delete the partial download and fetch it again."
+                    "downloaded: delete the partial download and fetch it again"
                 )
             return iter(())
         # A server that ignores Range sends the whole object: skip what we have.
@@ -215,13 +215,13 @@ class S3Store:
         except requests.ConnectionError as exc:
             loc = self.location
             raise StoreError(
-                f"Cannot reach the S3 endpoint {loc.endpoint} of {self.url} "
-                f"({connection_reason(exc)}): check the network and {loc.endpoint_source}."
+                f"cannot reach the S3 endpoint {loc.endpoint} of {self.url} "
+                f"({connection_reason(exc)}): check the network and {loc.endpoint_source}"
             ) from None
         except requests.RequestException as exc:
             raise StoreError(
-                f"The S3 endpoint {self.location.endpoint} of {self.url} did not answer "
-                f"({type(exc).__name__}): check the network and try again."
+                f"the S3 endpoint {self.location.endpoint} of {self.url} did not answer "
+                f"({type(exc).__name__}): check the network and try again"
             ) from None
         raise self._error(resp, what, body=body)
 
@@ -238,36 +238,36 @@ class S3Store:
                 return StoreError(
                     f"{loc.endpoint} answered HTTP {resp.status_code} for {what} in {url} with "
                     f"something that is not an S3 error: check that {loc.endpoint_source} "
-                    "names an S3 endpoint."
+                    "names an S3 endpoint"
                 )
             code, message = _text(root, "Code"), _text(root, "Message")
             region = _text(root, "Region") or region
         if code == "NoSuchKey":
-            return NotFound(f"{what} is not in {url}: check the name, or push it first.")
+            return NotFound(f"{what} is not in {url}: check the name, or push it first")
         if code == "NoSuchBucket":
             return StoreError(
-                f"The bucket {loc.bucket!r} of {url} does not exist at {loc.endpoint}: "
-                "create it, or correct the bucket name in the store URL."
+                f"the bucket {loc.bucket!r} of {url} does not exist at {loc.endpoint}: "
+                "create it, or correct the bucket name in the store URL"
             )
         if creds and code in ("InvalidAccessKeyId", "InvalidClientTokenId"):
             return StoreError(
                 f"{loc.endpoint} does not know the access key id given for {url}: "
-                f"check {creds.access_key_source}."
+                f"check {creds.access_key_source}"
             )
         if creds and code == "SignatureDoesNotMatch":
             return StoreError(
                 f"{loc.endpoint} refused the signature of requests to {url}, so the secret "
-                f"key is wrong: check {creds.secret_key_source}."
+                f"key is wrong: check {creds.secret_key_source}"
             )
         if creds and code in ("InvalidToken", "ExpiredToken", "TokenRefreshRequired"):
             return StoreError(
                 f"{loc.endpoint} refused the session token for {url} ({code}): "
-                f"renew {creds.token_source}."
+                f"renew {creds.token_source}"
             )
         if region and region != loc.region and (code in REGION_CODES or resp.status_code == 301):
             return StoreError(
-                f"The bucket {loc.bucket!r} of {url} is in region {region}, not {loc.region}: "
-                f"set AWS_REGION={region} (or ?region={region} on the store URL)."
+                f"the bucket {loc.bucket!r} of {url} is in region {region}, not {loc.region}: "
+                f"set AWS_REGION={region} (or ?region={region} on the store URL)"
             )
         if code == "AccessDenied" or resp.status_code == 403:
             fix = (
@@ -276,18 +276,18 @@ class S3Store:
                 else "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
             )
             who = "these credentials" if creds else "unsigned requests"
-            return StoreError(f"{url} denies {resp.request.method} of {what} to {who}: {fix}.")
+            return StoreError(f"{url} denies {resp.request.method} of {what} to {who}: {fix}")
         detail = f"{code}: {message}" if code else resp.reason
         return StoreError(
             f"{loc.endpoint} answered HTTP {resp.status_code} ({detail}) for {what} in {url}: "
-            "check the store URL, or try again if the service is having trouble."
+            "check the store URL, or try again if the service is having trouble"
         )
 
 
 def _check_name(name: str) -> str:
     parts = name.split("/")
     if not name or any(p in ("", ".", "..") for p in parts):
-        raise StoreError(f"{name!r} is not a valid object name: use NAME/VSN/FILE.")
+        raise StoreError(f"{name!r} is not a valid object name: use NAME/VSN/FILE")
     return name
 
 
@@ -296,8 +296,8 @@ def _xml(data: bytes) -> ET.Element:
         return ET.fromstring(data)
     except ET.ParseError:
         raise StoreError(
-            f"An S3 endpoint answered with something that is not XML ({data[:60]!r}): "
-            "check that the store URL's endpoint is an S3 service."
+            f"an S3 endpoint answered with something that is not XML ({data[:60]!r}): "
+            "check that the store URL's endpoint is an S3 service"
         ) from None
 
 

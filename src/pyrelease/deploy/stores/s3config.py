@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from pyrelease.deploy.store import StoreError
 
 DEFAULT_REGION = "us-east-1"
+AWS_DEFAULT = "AWS_REGION (no endpoint is set, so AWS's for that region is used)"
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class S3Location:
     endpoint: str
     """Scheme and host (and port) of the service, no trailing slash."""
     endpoint_source: str
-    """The setting the endpoint came from, named in 'cannot reach' errors."""
+    """The setting the endpoint came from, named in 'cannot reach' errors
+    (for AWS's own endpoint: the region variable it was made from)."""
     path_style: bool
     """Address as ENDPOINT/BUCKET/KEY (custom endpoints) or BUCKET.ENDPOINT/KEY."""
     region: str
@@ -68,13 +70,13 @@ def parse_location(url: str, environ: Mapping[str, str]) -> S3Location:
     """
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.netloc:
-        raise StoreError(f"{url} is not an S3 store URL: write it as s3://BUCKET/PREFIX.")
+        raise StoreError(f"{url} is not an S3 store URL: write it as s3://BUCKET/PREFIX")
     query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
     unknown = sorted(set(query) - {"endpoint", "region"})
     if unknown:
         raise StoreError(
             f"{url} has an unknown option {unknown[0]!r}: "
-            "only ?endpoint=URL and ?region=NAME are understood."
+            "only ?endpoint=URL and ?region=NAME are understood"
         )
     prefix = parts.path.strip("/")
     try:
@@ -92,10 +94,10 @@ def parse_location(url: str, environ: Mapping[str, str]) -> S3Location:
     endpoint, source = _endpoint(query, environ, config, region)
     if not endpoint.startswith(("http://", "https://")):
         raise StoreError(
-            f"The S3 endpoint {endpoint!r} from {source} for {url} is not a URL: "
-            "write it as http(s)://HOST[:PORT]."
+            f"the S3 endpoint {endpoint!r} from {source} for {url} is not a URL: "
+            "write it as http(s)://HOST[:PORT]"
         )
-    custom = source != "AWS"
+    custom = source != AWS_DEFAULT
     return S3Location(
         bucket=parts.netloc,
         prefix=prefix + "/" if prefix else "",
@@ -122,7 +124,7 @@ def _endpoint(
             return environ[name], name
     if config.get("endpoint_url"):
         return config["endpoint_url"], f"endpoint_url in {_config_path(environ)}"
-    return f"https://s3.{region}.amazonaws.com", "AWS"
+    return f"https://s3.{region}.amazonaws.com", AWS_DEFAULT
 
 
 def find_credentials(environ: Mapping[str, str]) -> Credentials | None:
@@ -141,7 +143,7 @@ def find_credentials(environ: Mapping[str, str]) -> Credentials | None:
         missing = "AWS_SECRET_ACCESS_KEY" if key else "AWS_ACCESS_KEY_ID"
         raise StoreError(
             f"{missing} is not set but its partner is, so there is no key to sign with; "
-            "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither to use a profile."
+            "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither to use a profile"
         )
     for config_file in (False, True):
         section = _profile_section(environ, config_file=config_file)
@@ -163,7 +165,7 @@ def find_credentials(environ: Mapping[str, str]) -> Credentials | None:
         raise StoreError(
             f"AWS_PROFILE names the profile {profile!r}, which is in neither "
             f"{_credentials_path(environ)} nor {_config_path(environ)}; "
-            "add it there or unset AWS_PROFILE."
+            "add it there or unset AWS_PROFILE"
         )
     return None
 
@@ -206,7 +208,7 @@ def _profile_section(environ: Mapping[str, str], *, config_file: bool) -> dict[s
         lineno = getattr(exc, "lineno", None) or next(iter(getattr(exc, "errors", [])), [None])[0]
         if lineno:
             reason = f"line {lineno}: {reason}"
-        raise StoreError(f"cannot read the AWS file {path} ({reason}); fix or remove it.") from None
+        raise StoreError(f"cannot read the AWS file {path} ({reason}); fix or remove it") from None
     names = [profile] if not config_file or profile == "default" else []
     if config_file:
         names.append(f"profile {profile}")

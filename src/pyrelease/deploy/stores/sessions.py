@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from requests.adapters import HTTPAdapter, Retry
 
 from pyrelease.deploy.store import StoreError
 
@@ -67,8 +66,8 @@ def stream_body(
                     yield chunk
     except requests.RequestException as exc:
         raise StoreError(
-            f"The download of {name} from {store_url} broke after {received} bytes "
-            f"({type(exc).__name__}): run the command again to resume it."
+            f"the download of {name} from {store_url} broke after {received} bytes "
+            f"({type(exc).__name__}): run the command again to resume it"
         ) from None
 
 
