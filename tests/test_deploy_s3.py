@@ -1,23 +1,16 @@
 """The S3 store against moto's S3-compatible server, run as a real process on 127.0.0.1.
 
-The server is started with ``INITIAL_NO_AUTH_ACTION_COUNT`` set: moto serves
-that many requests unchecked (we use them to create IAM users, their keys and
-policies, and the bucket), then verifies every request's signature against the
-IAM keys and evaluates the user's policy, as AWS does. So a wrong secret key is
-really refused here, not simulated.
+``s3_server.moto_s3`` starts it with signature checking on, so a wrong secret
+key is really refused here, not simulated. A few answers moto does not give
+(AWS's wrong-region error, a failing upload part, a web server that is not
+S3) come from a plain HTTP server scripted in this module.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -28,122 +21,13 @@ import pytest
 from pyrelease.deploy.store import NotFound, StoreError
 from pyrelease.deploy.stores.s3 import S3Store
 from pyrelease.deploy.stores.s3config import parse_location
-
-BUCKET = "releases"
-MOTO_SERVER = Path(sys.executable).with_name("moto_server")
-# Requests moto serves before it checks signatures: the bootstrap below makes
-# exactly this many (2 users x create user, create key, put policy; a role:
-# create, put policy, assume; 1 bucket).
-BOOTSTRAP_ACTIONS = 10
-
-
-@dataclass
-class Moto:
-    endpoint: str
-    writer: dict[str, str]
-    """Environment with the key of a user allowed s3:* ."""
-    reader: dict[str, str]
-    """Environment with the key of a user allowed only to read and list."""
-    temporary: dict[str, str]
-    """Environment with temporary credentials (with a session token) of a role allowed s3:*."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("moto_server did not listen within 60 s")
-
-
-def _make_user(iam: object, name: str, actions: list[str], endpoint: str) -> dict[str, str]:
-    iam.create_user(UserName=name)  # type: ignore[attr-defined]
-    key = iam.create_access_key(UserName=name)["AccessKey"]  # type: ignore[attr-defined]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-    }
-    iam.put_user_policy(  # type: ignore[attr-defined]
-        UserName=name, PolicyName="s3", PolicyDocument=json.dumps(policy)
-    )
-    return {
-        "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-        "AWS_ENDPOINT_URL": endpoint,
-        "HOME": "/nonexistent",
-    }
-
-
-def _assume_role(iam: object, sts: object, endpoint: str) -> dict[str, str]:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
-    }
-    role = iam.create_role(  # type: ignore[attr-defined]
-        RoleName="ci", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-    }
-    iam.put_role_policy(  # type: ignore[attr-defined]
-        RoleName="ci", PolicyName="s3", PolicyDocument=json.dumps(policy)
-    )
-    creds = sts.assume_role(  # type: ignore[attr-defined]
-        RoleArn=role["Arn"], RoleSessionName="deploy"
-    )["Credentials"]
-    return {
-        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-        "AWS_SESSION_TOKEN": creds["SessionToken"],
-        "AWS_ENDPOINT_URL": endpoint,
-        "HOME": "/nonexistent",
-    }
+from s3_server import BUCKET, Moto, free_port, moto_s3
 
 
 @pytest.fixture(scope="module")
 def moto() -> Iterator[Moto]:
-    port = _free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(BOOTSTRAP_ACTIONS))
-    proc = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port, proc)
-        endpoint = f"http://127.0.0.1:{port}"
-        boot = {
-            "endpoint_url": endpoint,
-            "region_name": "us-east-1",
-            "aws_access_key_id": "bootstrap",
-            "aws_secret_access_key": "bootstrap",
-        }
-        iam = boto3.client("iam", **boot)
-        writer = _make_user(iam, "deploy", ["s3:*"], endpoint)
-        reader = _make_user(iam, "server", ["s3:GetObject", "s3:ListBucket"], endpoint)
-        temporary = _assume_role(iam, boto3.client("sts", **boot), endpoint)
-        boto3.client("s3", **boot).create_bucket(Bucket=BUCKET)
-        yield Moto(endpoint, writer, reader, temporary)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with moto_s3() as server:
+        yield server
 
 
 @pytest.fixture
@@ -343,7 +227,7 @@ def test_half_a_key_pair() -> None:
 
 
 def test_endpoint_from_the_url_and_the_s3_specific_variable(moto: Moto, tmp_path: Path) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     env = {**moto.writer, "AWS_ENDPOINT_URL": dead}
     S3Store(f"s3://{BUCKET}/ep?endpoint={moto.endpoint}", env).put("a/b", _file(tmp_path, "b", 1))
     assert S3Store(f"s3://{BUCKET}/ep", {**env, "AWS_ENDPOINT_URL_S3": moto.endpoint}).list("") == [
@@ -352,7 +236,7 @@ def test_endpoint_from_the_url_and_the_s3_specific_variable(moto: Moto, tmp_path
 
 
 def test_an_unreachable_endpoint_is_named(moto: Moto) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(StoreError) as err:
         S3Store(f"s3://{BUCKET}/demo", {**moto.writer, "AWS_ENDPOINT_URL": dead}).list("")
     assert f"cannot reach the S3 endpoint {dead} of s3://{BUCKET}/demo" in str(err.value)
