@@ -38,12 +38,24 @@ MAX_BODY = 64 * 1024 * 1024
 
 
 @dataclass
+class Fault:
+    method: str
+    path: str
+    """A regular expression searched in the request path."""
+    status: int
+    after: int = 0
+    """How many matching requests to let through before this one fails."""
+
+
+@dataclass
 class State:
     repo: str
     releases: list[dict[str, Any]] = field(default_factory=list)
     blobs: dict[int, bytes] = field(default_factory=dict)
     next_id: int = 1
     log: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    """Requests to answer with an error status instead (each fault fires once)."""
     rate_limited: bool = False
     """Answer every API request as GitHub does once the hourly limit is used up."""
     cut_download_after: int | None = None
@@ -100,6 +112,11 @@ class _Handler(BaseHTTPRequestHandler):
     # -- plumbing -----------------------------------------------------------
 
     def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        if not self._consumed:  # an early answer: drain the request so the connection is reusable
+            try:
+                self._body()
+            except ValueError:
+                self.close_connection = True
         data = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -110,6 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _body(self) -> bytes:
+        self._consumed = True
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             raise ValueError("body too large")
@@ -167,6 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._route("DELETE")
 
     def _route(self, method: str) -> None:
+        self._consumed = False
         parts = urlsplit(self.path)
         path, query = unquote(parts.path), parse_qs(parts.query)
         st = self.state
@@ -174,6 +193,15 @@ class _Handler(BaseHTTPRequestHandler):
             st.log.append((method, self.path, dict(self.headers)))
         if path.startswith("/storage/"):
             return self._storage(int(path.rsplit("/", 1)[1]))
+        with st.lock:
+            fault = next(
+                (f for f in st.faults if f.method == method and re.search(f.path, path)), None
+            )
+            if fault and fault.after:
+                fault.after -= 1
+            elif fault:
+                st.faults.remove(fault)
+                return self._send(fault.status, {"message": "Validation Failed"})
         if st.rate_limited:
             message = "API rate limit exceeded for 127.0.0.1."
             return self._send(403, {"message": message}, {"x-ratelimit-remaining": "0"})

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from github_standin import READ_TOKEN, WRITE_TOKEN, GitHubStandIn
+from github_standin import READ_TOKEN, WRITE_TOKEN, Fault, GitHubStandIn
 from pyrelease.deploy.store import NotFound, StoreError
 from pyrelease.deploy.stores.github import GitHubStore
 
@@ -101,6 +101,31 @@ def test_put_replaces_an_asset_without_leaving_a_temporary_one(
     assert b"".join(store.get("demo/index.json")) == b"new"
     release = gh.release("demo-index")
     assert release and [a["name"] for a in release["assets"]] == ["index.json"]
+
+
+@pytest.mark.parametrize("after", [0, 1], ids=["renaming-the-old-aside", "renaming-the-new"])
+def test_a_failed_replacement_keeps_the_old_asset(
+    gh: GitHubStandIn, store: GitHubStore, tmp_path: Path, after: int
+) -> None:
+    store.put("demo/index.json", _file(tmp_path, "i", b"old"))
+    gh.state.faults = [Fault("PATCH", "/releases/assets/", 422, after=after)]
+    with pytest.raises(StoreError, match="GitHub answered HTTP 422"):
+        store.put("demo/index.json", _file(tmp_path, "i", b"new"))
+    assert b"".join(store.get("demo/index.json")) == b"old"
+    release = gh.release("demo-index")
+    assert release and [a["name"] for a in release["assets"]] == ["index.json"]
+    assert [m for m, p, h in gh.state.log if m == "PATCH"] == ["PATCH"] * (1 + 2 * after)
+
+
+def test_a_temporary_asset_left_by_a_dead_push_is_cleared(
+    gh: GitHubStandIn, store: GitHubStore, tmp_path: Path
+) -> None:
+    store.put("demo/index.json", _file(tmp_path, "i", b"old"))
+    store.put("demo/index.json.0123abcd.part", _file(tmp_path, "i", b"half"))
+    store.put("demo/index.json", _file(tmp_path, "i", b"new"))
+    release = gh.release("demo-index")
+    assert release and [a["name"] for a in release["assets"]] == ["index.json"]
+    assert b"".join(store.get("demo/index.json")) == b"new"
 
 
 def test_a_broken_earlier_upload_is_replaced(

@@ -245,7 +245,13 @@ def test_an_unreachable_endpoint_is_named(moto: Moto) -> None:
 
 def test_a_missing_bucket(moto: Moto) -> None:
     store = S3Store("s3://no-such-bucket/demo", moto.writer)
-    for call in (lambda: store.list("demo/"), lambda: store.size("demo/index.json")):
+    calls = (
+        lambda: store.list("demo/"),
+        lambda: store.size("demo/index.json"),
+        lambda: store.get("demo/index.json"),
+        lambda: store.delete("demo/index.json"),
+    )
+    for call in calls:
         with pytest.raises(StoreError, match=r"the bucket 'no-such-bucket' .* does not exist"):
             call()
 
@@ -354,7 +360,13 @@ def test_an_endpoint_that_is_not_s3(canned: tuple[str, type[_Canned]]) -> None:
     endpoint, handler = canned
     handler.answer = (404, {"Content-Type": "text/html"}, b"<html><body>Not here</body></html>")
     store = S3Store(f"s3://{BUCKET}/demo", {"AWS_ENDPOINT_URL": endpoint, "HOME": "/nonexistent"})
-    for call in (lambda: store.list("demo/"), lambda: store.size("demo/index.json")):
+    calls = (
+        lambda: store.list("demo/"),
+        lambda: store.size("demo/index.json"),
+        lambda: store.get("demo/index.json"),
+        lambda: store.delete("demo/index.json"),
+    )
+    for call in calls:
         with pytest.raises(StoreError, match="check that AWS_ENDPOINT_URL names an S3 endpoint"):
             call()
     handler.answer = (200, {}, b"<html>")

@@ -10,8 +10,8 @@ without touching a version's release; that release is never marked "latest".
 A missing release is created on ``put`` (its tag made from ``GITHUB_SHA`` when
 set, as in GitHub Actions, else from the default branch). GitHub cannot
 overwrite an asset, so replacing one uploads the new file under a temporary
-name, deletes the old asset and renames the new one: a failed upload leaves
-the old asset in place.
+name and swaps the two by renaming: a failed upload or rename leaves the old
+asset in place.
 
 Settings come from the ``environ`` mapping: ``GITHUB_TOKEN`` (needed to push,
 and to read a private repository), ``GITHUB_API_URL`` (default
@@ -124,21 +124,41 @@ class GitHubStore:
         self._known.pop(tag, None)
         if release is None:
             release, assets = self._create_release(tag), []
+        temporary = re.compile(re.escape(file) + r"\.[0-9a-f]{8}\.part")
+        for stale in assets:  # left by an earlier push that died mid-swap
+            if temporary.fullmatch(stale["name"]):
+                self._delete_asset(stale, name, quiet=True)
         old = next((a for a in assets if a["name"] == file), None)
         if old is not None and old["state"] != "uploaded":  # a broken earlier upload
             self._delete_asset(old, name)
             old = None
         if old is None:
             self._upload(release, file, path, name)
-            return
-        temp = f"{file}.{secrets.token_hex(4)}.part"
-        new = self._upload(release, temp, path, name)
+        else:
+            self._replace(release, old, file, path, name)
+
+    def _replace(self, release: Json, old: Json, file: str, path: Path, name: str) -> None:
+        """Swap in a new asset by renames, so that a failure leaves the old one in place.
+
+        GitHub cannot overwrite an asset: upload as FILE.XXXXXXXX.part, rename
+        the old one aside, rename the new one to FILE, then delete the old.
+        """
+        new = self._upload(release, f"{file}.{secrets.token_hex(4)}.part", path, name)
+        aside = f"{file}.{secrets.token_hex(4)}.part"
         try:
-            self._delete_asset(old, name)
-            self._call("PATCH", new["url"], name, json={"name": file})
+            self._rename(old, aside, name)
         except BaseException:
             self._delete_asset(new, name, quiet=True)
             raise
+        try:
+            self._rename(new, file, name)
+        except BaseException:
+            try:
+                self._rename(old, file, name)
+            finally:
+                self._delete_asset(new, name, quiet=True)
+            raise
+        self._delete_asset(old, name, quiet=True)
 
     def delete(self, name: str) -> None:
         """Delete the asset (the release stays); absent assets are not an error."""
@@ -230,6 +250,9 @@ class GitHubStore:
                 "POST", url, name, params={"name": file}, headers=headers, data=body, ok=(201,)
             )
         return resp.json()
+
+    def _rename(self, asset: Json, to: str, name: str) -> None:
+        self._call("PATCH", asset["url"], name, json={"name": to})
 
     def _delete_asset(self, asset: Json, name: str, *, quiet: bool = False) -> None:
         try:

@@ -150,8 +150,11 @@ class S3Store:
             raise
 
     def delete(self, name: str) -> None:
-        """Delete the object; S3 answers 204 for an absent one too."""
-        self._request("DELETE", name, name, ok=(200, 204, 404))
+        """Delete the object; an absent one is not an error (a missing bucket is)."""
+        try:
+            self._request("DELETE", name, name, ok=(200, 204))
+        except NotFound:
+            pass
 
     # -- helpers ------------------------------------------------------------
 
