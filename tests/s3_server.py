@@ -109,19 +109,33 @@ def _assume_role(iam: object, sts: object, endpoint: str) -> dict[str, str]:
     }
 
 
+def _start() -> tuple[int, subprocess.Popen[bytes]]:
+    """moto_server on a free port; another port if one is taken meanwhile."""
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(BOOTSTRAP_ACTIONS))
+    for attempt in range(3):
+        port = free_port()
+        proc = subprocess.Popen(
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_port(port, proc)
+            return port, proc
+        except RuntimeError:
+            proc.kill()
+            proc.wait()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def moto_s3() -> Iterator[Moto]:
     """Start moto_server, create the users and the bucket; stop it on the way out."""
-    port = free_port()
-    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(BOOTSTRAP_ACTIONS))
-    proc = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port, proc = _start()
     try:
-        _wait_for_port(port, proc)
         endpoint = f"http://127.0.0.1:{port}"
         boot = {
             "endpoint_url": endpoint,
