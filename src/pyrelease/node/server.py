@@ -165,9 +165,12 @@ class ControlServer:
         try:
             if self.tls is not None:
                 conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-                conn.settimeout(channel.HANDSHAKE_TIMEOUT)
+                conn.settimeout(channel.HANDSHAKE_TIMEOUT)  # for the whole TLS handshake
                 conn.do_handshake()
             return conn, channel.server_handshake(conn, self.cookie, deadline)
+        except BaseException:
+            conn.close()  # the TLS socket when wrapped: the caller only has the plain one
+            raise
         finally:
             self._authenticated()
 
