@@ -129,14 +129,19 @@ class ControlServer:
                 # EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, EPROTO, EINTR...: all
                 # pass. Back off (up to 1 s) so a full descriptor table is not spun on.
                 if not pause:
-                    self.log(f"control channel: accept() failed ({exc}); retrying")
+                    self._note(f"control channel: accept() failed ({exc}); retrying")
                 pause = min(max(pause * 2, 0.01), 1.0)
                 time.sleep(pause)
                 continue
             if pause:
-                self.log("control channel: accepting connections again")
+                self._note("control channel: accepting connections again")
                 pause = 0.0
             self._admit(conn)
+
+    def _note(self, message: str) -> None:
+        """Log one line; a log that cannot be written must not end the channel's threads."""
+        with contextlib.suppress(OSError, ValueError):
+            self.log(message)
 
     def _admit(self, conn: socket.socket) -> None:
         with self.lock:
@@ -199,7 +204,7 @@ class ControlServer:
                 else:
                     channel.send(session, {"error": f"unknown request {op!r}"})
         except channel.IntegrityError as exc:
-            self.log(f"control channel: {exc}; connection closed")
+            self._note(f"control channel: {exc}; connection closed")
         except (EOFError, OSError, channel.ProtocolError, TimeoutError):
             return  # a broken or hostile peer only loses its own connection
         finally:
