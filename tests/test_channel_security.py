@@ -337,6 +337,15 @@ def test_tls_keeps_the_code_confidential(script: Path, tmp_path: Path) -> None:
         out = run(script, "pid", env={**env, "RELEASE_TLS_CA": str(other)}, timeout=120)
         assert out.returncode == 1 and "Traceback" not in out.stderr
         assert "certificate" in out.stderr, out.stderr
+        # The node has a CA, so it wants a client certificate signed by it.
+        out = run(script, "pid", env={**plain, "RELEASE_TLS_CA": str(cert)}, timeout=120)
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert "requires a client certificate" in out.stderr, out.stderr
+        other_key = tmp_path / "other.key"
+        out = run(script, "pid", timeout=120, env={
+            **env, "RELEASE_TLS_CERT": str(other), "RELEASE_TLS_KEY": str(other_key)})  # fmt: skip
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert "does not trust this side's certificate" in out.stderr, out.stderr
         assert n.proc.poll() is None
 
 

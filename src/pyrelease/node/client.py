@@ -62,19 +62,36 @@ def connect(env: Env, command: str) -> tuple[channel.Session, dict]:
             raise ClientError(_no_answer(env, where)) from None
         except (OSError, EOFError, channel.ProtocolError) as exc:
             sock.close()
-            hint = ""
-            if env.distribution == "name" and not isinstance(sock, _tls_socket_type()):
-                hint = " (if the node uses TLS, set RELEASE_TLS_CA and RELEASE_TLS_CERT here too)"
             raise ClientError(
-                f"the connection to node {env.node_name} at {where} failed: {exc}{hint}"
+                f"the connection to node {env.node_name} at {where} failed: "
+                f"{_words(exc)}{_tls_hint(env, sock, exc)}"
             ) from None
         sock.settimeout(channel.CLIENT_TIMEOUT)
         return session, welcome
 
 
-def _tls_socket_type() -> type:
+def _words(exc: BaseException) -> str:
+    """An ``ssl`` error's reason in words (``tlsv1 alert unknown ca``), else the error."""
+    reason = getattr(exc, "reason", None)
+    return reason.replace("_", " ").lower() if isinstance(reason, str) else str(exc)
+
+
+def _tls_hint(env: Env, sock: socket.socket, exc: BaseException) -> str:
+    """What to check when a ``name`` connection fails during the handshake."""
+    if env.distribution != "name":
+        return ""
     ssl = sys.modules.get("ssl")  # imported only when TLS is configured
-    return ssl.SSLSocket if ssl is not None else type(None)
+    if ssl is None or not isinstance(sock, ssl.SSLSocket):
+        return " (if the node uses TLS, set RELEASE_TLS_CA and RELEASE_TLS_CERT here too)"
+    reason = str(getattr(exc, "reason", "") or "")
+    if "CERTIFICATE_REQUIRED" in reason:
+        return (
+            " (the node requires a client certificate: set RELEASE_TLS_CERT and "
+            "RELEASE_TLS_KEY to one signed by the node's CA)"
+        )
+    if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason:
+        return " (the node does not trust this side's certificate, RELEASE_TLS_CERT)"
+    return ""
 
 
 def _no_answer(env: Env, where: str) -> str:
