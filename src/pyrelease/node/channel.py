@@ -1,11 +1,22 @@
 """The control channel's wire format, address and handshake (both ends).
 
 Frames are a 4-byte big-endian length followed by a UTF-8 JSON object; a frame
-over ``MAX_FRAME`` bytes or one that is not a JSON object closes the
-connection. Authentication is mutual challenge-response with HMAC-SHA256 keyed
-by the cookie: the cookie never crosses the wire, a fresh random challenge per
+over its limit, or one that is not a JSON object, closes the connection.
+
+Before authentication everything is bounded: frames are at most
+``MAX_HANDSHAKE_FRAME`` bytes (the length prefix is checked before anything is
+read), the whole handshake has ``HANDSHAKE_TIMEOUT`` seconds, and the node
+holds at most ``MAX_UNAUTHENTICATED`` such connections (so at most
+``MAX_UNAUTHENTICATED * (4 + MAX_HANDSHAKE_FRAME)`` bytes) at once.
+
+Authentication is mutual challenge-response with HMAC-SHA256 keyed by the
+cookie: the cookie never crosses the wire, a fresh random challenge per
 connection makes a replayed exchange useless, and the client checks that the
-node knows the cookie too before sending it any code.
+node knows the cookie too before sending it any code. Both challenges and the
+cookie then give a session key, and every later frame carries an HMAC-SHA256
+tag over its direction, its sequence number and its bytes (:class:`Session`):
+a frame altered, dropped, replayed or reordered on the way closes the
+connection.
 
 Addresses (``RELEASE_DISTRIBUTION``):
 
@@ -13,15 +24,17 @@ Addresses (``RELEASE_DISTRIBUTION``):
   0700 directory, so only the release's user can reach it;
 * ``name``: TCP on the host of ``RELEASE_NODE=name@host``, port
   ``RELEASE_DIST_PORT`` (fixed, for other hosts) or an ephemeral one written to
-  ``$RELEASE_TMP/sockets/NODE.port`` (same host);
+  ``$RELEASE_TMP/sockets/NODE.port`` (same host); optionally TLS (``tlsconfig``);
 * ``none``: no channel.
 """
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import socket
+import time
 
 from pyrelease.node.releaseenv import Env
 
@@ -29,9 +42,14 @@ TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are stri
 if TYPE_CHECKING:
     from typing import Any
 
-MAX_FRAME = 16 * 1024 * 1024
-PROTOCOL = "pyrelease-node/1"
-HANDSHAKE_TIMEOUT = 5.0
+MAX_FRAME = 16 * 1024 * 1024  # after authentication
+MAX_HANDSHAKE_FRAME = 1024  # before: the largest handshake frame is under 300 bytes
+MAX_UNAUTHENTICATED = 16  # connections the node holds before they authenticate
+HANDSHAKE_TIMEOUT = 5.0  # seconds for the node's whole handshake, TLS included
+CLIENT_TIMEOUT = 10.0  # seconds a management command waits to connect, or for a prompt reply
+OUTPUT_CHUNK = 256 * 1024  # characters of rpc/remote output per frame (<= 1.5 MiB as JSON)
+TAG_SIZE = 32
+PROTOCOL = "pyrelease-node/2"
 # sun_path holds 108 bytes on Linux; longer paths are reached relative to their folder.
 MAX_UNIX_PATH = 100
 
@@ -40,19 +58,92 @@ class ProtocolError(Exception):
     """The peer sent something that is not a valid frame."""
 
 
+class IntegrityError(ProtocolError):
+    """A frame failed its integrity check: altered, replayed or reordered on the way."""
+
+
 class Refused(Exception):
     """Authentication failed (wrong cookie, or the peer could not prove it knows it)."""
 
 
-def send(sock: socket.socket, obj: dict[str, Any]) -> None:
-    """Send one frame."""
+class Busy(Exception):
+    """The node holds as many unauthenticated connections as it allows; try again."""
+
+
+class Session:
+    """An authenticated connection: every frame is tagged with the session key.
+
+    The tag is HMAC-SHA256 over the sender's role, the frame's sequence number
+    in that direction and the frame's bytes, so a frame cannot be altered,
+    replayed, reordered, dropped or reflected back. Use :func:`send` and
+    :func:`recv` for frames; other attributes (``settimeout``, ``recv`` of raw
+    bytes, ``close``...) are the socket's own.
+    """
+
+    def __init__(self, sock: socket.socket, key: bytes, role: str) -> None:
+        self.sock = sock
+        self._key = key
+        self._out, self._in = (b"N", b"C") if role == "node" else (b"C", b"N")
+        self._sent = self._received = 0
+        self._lock = _thread.allocate_lock()  # output may come from several threads
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def _tag(self, direction: bytes, seq: int, frame: bytes) -> bytes:
+        import hmac
+
+        return hmac.digest(self._key, direction + seq.to_bytes(8, "big") + frame, "sha256")
+
+    def send_frame(self, obj: dict[str, Any]) -> None:
+        """Send one tagged frame."""
+        data = json.dumps(obj, separators=(",", ":")).encode()
+        frame = len(data).to_bytes(4, "big") + data
+        with self._lock:
+            self.sock.sendall(frame + self._tag(self._out, self._sent, frame))
+            self._sent += 1
+
+    def recv_frame(self, limit: int = MAX_FRAME) -> dict[str, Any]:
+        """Receive one frame and check its tag; :class:`IntegrityError` when it fails."""
+        import hmac
+
+        header = _recv_exact(self.sock, 4)
+        size = int.from_bytes(header, "big")
+        if size > limit:
+            raise ProtocolError(f"frame of {size} bytes is over the {limit} limit")
+        frame = header + _recv_exact(self.sock, size)
+        tag = _recv_exact(self.sock, TAG_SIZE)
+        if not hmac.compare_digest(tag, self._tag(self._in, self._received, frame)):
+            raise IntegrityError(
+                "a frame failed its integrity check (altered, replayed or reordered on the way)"
+            )
+        self._received += 1
+        return _decode(frame[4:])
+
+
+def send(sock: socket.socket | Session, obj: dict[str, Any]) -> None:
+    """Send one frame (tagged when ``sock`` is a :class:`Session`)."""
+    if isinstance(sock, Session):
+        sock.send_frame(obj)
+        return
     data = json.dumps(obj, separators=(",", ":")).encode()
     sock.sendall(len(data).to_bytes(4, "big") + data)
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def _recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -> bytes:
     chunks, remaining = [], size
     while remaining:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            sock.settimeout(left)
         chunk = sock.recv(min(remaining, 65536))
         if not chunk:
             raise EOFError("connection closed")
@@ -61,13 +152,9 @@ def _recv_exact(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def recv(sock: socket.socket) -> dict[str, Any]:
-    """Receive one frame; ``EOFError`` when the peer closed, ``ProtocolError`` on garbage."""
-    size = int.from_bytes(_recv_exact(sock, 4), "big")
-    if size > MAX_FRAME:
-        raise ProtocolError(f"frame of {size} bytes is over the {MAX_FRAME} limit")
+def _decode(data: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(_recv_exact(sock, size))
+        obj = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise ProtocolError("frame is not JSON") from None
     if not isinstance(obj, dict):
@@ -75,26 +162,57 @@ def recv(sock: socket.socket) -> dict[str, Any]:
     return obj
 
 
+def recv(
+    sock: socket.socket | Session, limit: int = MAX_FRAME, deadline: float | None = None
+) -> dict[str, Any]:
+    """Receive one frame; ``EOFError`` when the peer closed, ``ProtocolError`` on garbage.
+
+    The length prefix is checked against ``limit`` before the frame is read;
+    ``deadline`` (a ``time.monotonic()`` value) bounds the whole read.
+    """
+    if isinstance(sock, Session):
+        return sock.recv_frame(limit)
+    size = int.from_bytes(_recv_exact(sock, 4, deadline), "big")
+    if size > limit:
+        raise ProtocolError(f"frame of {size} bytes is over the {limit} limit")
+    return _decode(_recv_exact(sock, size, deadline))
+
+
 def mac(cookie: str, role: str, challenge: str) -> str:
     """The proof that ``role`` knows the cookie, bound to one challenge."""
-    import hashlib
     import hmac
 
     message = f"{PROTOCOL} {role} {challenge}".encode()
-    return hmac.new(cookie.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.digest(cookie.encode(), message, "sha256").hex()
 
 
-def server_handshake(sock: socket.socket, cookie: str) -> bool:
-    """Authenticate a client; send ``refused`` and return False when it fails.
+def session_key(cookie: str, node_challenge: str, client_challenge: str) -> bytes:
+    """The key that tags a session's frames: fresh for every connection."""
+    import hmac
+
+    message = f"{PROTOCOL} session {node_challenge} {client_challenge}".encode()
+    return hmac.digest(cookie.encode(), message, "sha256")
+
+
+def _send_before(sock: socket.socket, obj: dict[str, Any], deadline: float) -> None:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    sock.settimeout(left)
+    send(sock, obj)
+
+
+def server_handshake(sock: socket.socket, cookie: str, deadline: float) -> Session | None:
+    """Authenticate a client within ``deadline``; send ``refused`` and return None on failure.
 
     Before authentication the peer learns nothing but the protocol name and a
-    random challenge.
+    random challenge, and may send one frame of at most ``MAX_HANDSHAKE_FRAME`` bytes.
     """
     import hmac
 
     challenge = os.urandom(32).hex()
-    send(sock, {"hello": PROTOCOL, "challenge": challenge})
-    reply = recv(sock)
+    _send_before(sock, {"hello": PROTOCOL, "challenge": challenge}, deadline)
+    reply = recv(sock, MAX_HANDSHAKE_FRAME, deadline)
     response, theirs = reply.get("response"), reply.get("challenge")
     if not (
         isinstance(response, str)
@@ -102,28 +220,48 @@ def server_handshake(sock: socket.socket, cookie: str) -> bool:
         and len(theirs) == 64
         and hmac.compare_digest(response, mac(cookie, "client", challenge))
     ):
-        send(sock, {"error": "refused"})
-        return False
-    send(sock, {"ok": True, "proof": mac(cookie, "node", theirs), "pid": os.getpid()})
-    return True
+        _send_before(sock, {"error": "refused"}, deadline)
+        return None
+    pid = os.getpid()
+    _send_before(sock, {"ok": True, "proof": mac(cookie, "node", f"{theirs}:{pid}"), "pid": pid},
+                 deadline)  # fmt: skip
+    return Session(sock, session_key(cookie, challenge, theirs), "node")
 
 
-def client_handshake(sock: socket.socket, cookie: str) -> dict[str, Any]:
-    """Authenticate to a node and check its proof; return its welcome frame."""
-    hello = recv(sock)
+def client_handshake(
+    sock: socket.socket, cookie: str, deadline: float
+) -> tuple[Session, dict[str, Any]]:
+    """Authenticate to a node and check its proof; return the session and its welcome frame."""
+    hello = recv(sock, MAX_HANDSHAKE_FRAME, deadline)
+    if hello.get("error") == "busy":
+        raise Busy("the node is busy with other connections")
     if hello.get("hello") != PROTOCOL or not isinstance(hello.get("challenge"), str):
         raise ProtocolError("the peer does not speak the pyrelease node protocol")
     import hmac
 
     ours = os.urandom(32).hex()
-    send(sock, {"response": mac(cookie, "client", hello["challenge"]), "challenge": ours})
-    welcome = recv(sock)
+    _send_before(
+        sock, {"response": mac(cookie, "client", hello["challenge"]), "challenge": ours}, deadline
+    )
+    welcome = recv(sock, MAX_HANDSHAKE_FRAME, deadline)
     if "error" in welcome:
         raise Refused("the cookie does not match")
     proof = welcome.get("proof")
-    if not isinstance(proof, str) or not hmac.compare_digest(proof, mac(cookie, "node", ours)):
+    expected = mac(cookie, "node", f"{ours}:{welcome.get('pid')}")
+    if not isinstance(proof, str) or not hmac.compare_digest(proof, expected):
         raise Refused("the node could not prove it knows the cookie")
-    return welcome
+    return Session(sock, session_key(cookie, hello["challenge"], ours), "client"), welcome
+
+
+def busy(sock: socket.socket) -> None:
+    """Tell a connection the node will not take it now, without waiting for the peer."""
+    try:
+        sock.setblocking(False)
+        send(sock, {"error": "busy"})
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def sockets_dir(env: Env) -> str:

@@ -24,8 +24,13 @@ class ClientError(Exception):
     """A management command failed; printed as one ``ERROR:`` line."""
 
 
-def connect(env: Env, command: str) -> tuple[socket.socket, dict]:
-    """Open an authenticated connection to the node named by ``env``."""
+def connect(env: Env, command: str) -> tuple[channel.Session, dict]:
+    """Open an authenticated connection to the node named by ``env``.
+
+    Connecting and the handshake share one deadline (``channel.CLIENT_TIMEOUT``);
+    a node that is busy with unauthenticated connections is asked again until
+    then. Replies are then awaited for as long again, unless a command lifts it.
+    """
     env.check_distribution()
     if env.distribution == "none":
         raise ClientError(
@@ -38,32 +43,67 @@ def connect(env: Env, command: str) -> tuple[socket.socket, dict]:
             f"no cookie: RELEASE_COOKIE is not set and {cookie_path(env.root)} does not exist "
             f"(the node creates it on its first start; is node {env.node_name} started?)"
         )
-    sock, where = _open(env)
-    try:
-        sock.settimeout(channel.HANDSHAKE_TIMEOUT)
-        welcome = channel.client_handshake(sock, secret)
-        sock.settimeout(None)
-    except channel.Refused as exc:
-        sock.close()
-        raise ClientError(f"node {env.node_name} refused the connection: {exc}") from None
-    except (OSError, EOFError, channel.ProtocolError) as exc:
-        sock.close()
-        raise ClientError(
-            f"the connection to node {env.node_name} at {where} failed: {exc}"
-        ) from None
-    return sock, welcome
-
-
-def _open(env: Env) -> tuple[socket.socket, str]:
-    if env.distribution == "sname":
-        path = channel.unix_path(env)
-        sock = socket.socket(socket.AF_UNIX)
+    deadline = time.monotonic() + channel.CLIENT_TIMEOUT
+    while True:
+        sock, where = _open(env, deadline)
         try:
-            channel.connect_unix(sock, path)
-        except (FileNotFoundError, ConnectionRefusedError):
+            session, welcome = channel.client_handshake(sock, secret, deadline)
+        except channel.Busy:
             sock.close()
-            raise ClientError(f"no node {env.node_name} is running (looked for {path})") from None
-        return sock, path
+            if time.monotonic() + 0.1 < deadline:
+                time.sleep(0.1)
+                continue
+            raise ClientError(_no_answer(env, where)) from None
+        except channel.Refused as exc:
+            sock.close()
+            raise ClientError(f"node {env.node_name} refused the connection: {exc}") from None
+        except TimeoutError:
+            sock.close()
+            raise ClientError(_no_answer(env, where)) from None
+        except (OSError, EOFError, channel.ProtocolError) as exc:
+            sock.close()
+            raise ClientError(
+                f"the connection to node {env.node_name} at {where} failed: "
+                f"{_words(exc)}{_tls_hint(env, sock, exc)}"
+            ) from None
+        sock.settimeout(channel.CLIENT_TIMEOUT)
+        return session, welcome
+
+
+def _words(exc: BaseException) -> str:
+    """An ``ssl`` error's reason in words (``tlsv1 alert unknown ca``), else the error."""
+    reason = getattr(exc, "reason", None)
+    return reason.replace("_", " ").lower() if isinstance(reason, str) else str(exc)
+
+
+def _tls_hint(env: Env, sock: socket.socket, exc: BaseException) -> str:
+    """What to check when a ``name`` connection fails during the handshake."""
+    if env.distribution != "name":
+        return ""
+    ssl = sys.modules.get("ssl")  # imported only when TLS is configured
+    if ssl is None or not isinstance(sock, ssl.SSLSocket):
+        return " (if the node uses TLS, set RELEASE_TLS_CA and RELEASE_TLS_CERT here too)"
+    reason = str(getattr(exc, "reason", "") or "")
+    if "CERTIFICATE_REQUIRED" in reason:
+        return (
+            " (the node requires a client certificate: set RELEASE_TLS_CERT and "
+            "RELEASE_TLS_KEY to one signed by the node's CA)"
+        )
+    if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason:
+        return " (the node does not trust this side's certificate, RELEASE_TLS_CERT)"
+    return ""
+
+
+def _no_answer(env: Env, where: str) -> str:
+    return (
+        f"node {env.node_name} did not answer within {channel.CLIENT_TIMEOUT:g} s at {where} "
+        "(it may be suspended, overloaded or flooded with connections); try again"
+    )
+
+
+def _open(env: Env, deadline: float) -> tuple[socket.socket, str]:
+    if env.distribution == "sname":
+        return _open_unix(env, deadline), channel.unix_path(env)
     port = env.dist_port
     if not port:
         try:
@@ -76,12 +116,68 @@ def _open(env: Env) -> tuple[socket.socket, str]:
             ) from None
     where = f"{env.node_host}:{port}"
     try:
-        sock = socket.create_connection((env.node_host, int(port)), timeout=5)
+        sock = socket.create_connection(
+            (env.node_host, int(port)), timeout=max(deadline - time.monotonic(), 0.01)
+        )
+    except TimeoutError:
+        raise ClientError(_no_answer(env, where)) from None
     except OSError:
         raise ClientError(
             f"no node {env.node_name} is running (nothing answers at {where})"
         ) from None
+    from pyrelease.node import tlsconfig
+
+    tls = tlsconfig.settings(env, vmargs.load(env.remote_vm_args))
+    if tls is not None:
+        sock = _start_tls(env, sock, tlsconfig.client_context(tls), where, deadline)
     return sock, where
+
+
+def _open_unix(env: Env, deadline: float) -> socket.socket:
+    path = channel.unix_path(env)
+    while True:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(max(deadline - time.monotonic(), 0.01))
+        try:
+            channel.connect_unix(sock, path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise ClientError(f"no node {env.node_name} is running (looked for {path})") from None
+        except (BlockingIOError, TimeoutError):  # its listen queue is full
+            sock.close()
+            if time.monotonic() + 0.05 >= deadline:
+                raise ClientError(_no_answer(env, path)) from None
+            time.sleep(0.05)
+
+
+def _start_tls(
+    env: Env, sock: socket.socket, ctx: object, where: str, deadline: float
+) -> socket.socket:
+    import ssl
+
+    assert isinstance(ctx, ssl.SSLContext)
+    tls = ctx.wrap_socket(sock, server_hostname=env.node_host, do_handshake_on_connect=False)
+    tls.settimeout(max(deadline - time.monotonic(), 0.01))
+    try:
+        tls.do_handshake()
+    except ssl.SSLCertVerificationError as exc:
+        tls.close()
+        raise ClientError(
+            f"the TLS certificate of node {env.node_name} at {where} is not trusted "
+            f"({exc.verify_message}); set RELEASE_TLS_CA to the CA that signed it"
+        ) from None
+    except TimeoutError:
+        tls.close()
+        raise ClientError(_no_answer(env, where)) from None
+    except OSError as exc:  # ssl.SSLError, a reset...
+        tls.close()
+        reason = getattr(exc, "reason", None) or exc
+        raise ClientError(
+            f"the TLS handshake with node {env.node_name} at {where} failed ({reason}); "
+            "does the node use TLS (RELEASE_TLS_CERT, RELEASE_TLS_KEY, RELEASE_TLS_CA)?"
+        ) from None
+    return tls
 
 
 def cmd_pid(env: Env, argv: list[str]) -> int:
@@ -114,6 +210,7 @@ def cmd_rpc(env: Env, argv: list[str]) -> int:
         raise ClientError("RPC expects an expression as argument")
     sock, _ = connect(env, "rpc")
     with sock:
+        sock.settimeout(None)  # the code may take as long as it needs
         channel.send(sock, {"op": "rpc", "code": argv[0]})
         while True:
             msg = channel.recv(sock)
@@ -133,6 +230,7 @@ def cmd_remote(env: Env, argv: list[str]) -> int:
         "Ctrl-D leaves; the node keeps running."
     )
     with sock:
+        sock.settimeout(None)  # the REPL waits for the user
         channel.send(sock, {"op": "remote"})
         while True:
             msg = channel.recv(sock)
@@ -202,6 +300,7 @@ def cmd_restart(env: Env, argv: list[str]) -> int:
     """Stop and start the node's applications in the same OS process."""
     sock, _ = connect(env, "restart")
     with sock:
+        sock.settimeout(None)  # restarting takes what the applications take
         _ask(sock, env, "restart", "failed to restart")
     return 0
 
@@ -230,4 +329,18 @@ def main(argv: list[str]) -> int:
         return 1
     except (EOFError, ConnectionError) as exc:
         print(f"ERROR: the connection to the node was lost: {exc!r}", file=sys.stderr, flush=True)
+        return 1
+    except TimeoutError:
+        print(
+            f"ERROR: the node stopped answering (nothing for {channel.CLIENT_TIMEOUT:g} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 1
+    except (OSError, channel.ProtocolError) as exc:
+        print(
+            f"ERROR: the connection to the node failed: {exc}; the command's outcome is unknown",
+            file=sys.stderr,
+            flush=True,
+        )
         return 1

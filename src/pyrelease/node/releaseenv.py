@@ -47,6 +47,10 @@ class Env:
             self.vsn_dir, "remote.vm.args"
         )
         self.dist_port = environ.get("RELEASE_DIST_PORT", "")
+        # TLS for a `name` channel (see tlsconfig); empty when unset.
+        self.tls_cert = environ.get("RELEASE_TLS_CERT", "")
+        self.tls_key = environ.get("RELEASE_TLS_KEY", "")
+        self.tls_ca = environ.get("RELEASE_TLS_CA", "")
 
     @property
     def node_name(self) -> str:

@@ -10,6 +10,12 @@ Requests (after the handshake, one JSON frame each):
 * ``{"op": "stop"}`` → ``{"ok": true}``; the connection stays open until the
   process exits, so the caller knows when the node is gone
 * ``{"op": "restart"}`` → ``{"ok": true}`` once the applications run again
+
+Output longer than ``channel.OUTPUT_CHUNK`` characters goes out in several
+``out`` frames. Connections that have not authenticated yet are bounded (see
+``channel``): past ``channel.MAX_UNAUTHENTICATED`` a new one is told ``busy``
+and closed, and ``accept()`` errors (no descriptors left, aborted connections)
+only pause the loop, they never end it.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 
-from pyrelease.node import channel, output
+from pyrelease.node import channel, output, vmargs
 from pyrelease.node.releaseenv import AlreadyRunning, Env
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -46,6 +53,10 @@ class ControlServer:
         self.listener: socket.socket | None = None
         self.cleanup: list[str] = []
         self.held: list[socket.socket] = []
+        self.tls: Any = None  # an ssl.SSLContext when TLS is configured (name only)
+        self.closing = False
+        self.pending = 0  # connections not authenticated yet
+        self.lock = threading.Lock()
 
     def start(self) -> None:
         """Bind and start accepting; raise :class:`AlreadyRunning` for a live namesake."""
@@ -53,6 +64,11 @@ class ControlServer:
         if self.env.distribution == "sname":
             self.listener = self._bind_unix()
         else:
+            from pyrelease.node import tlsconfig
+
+            tls = tlsconfig.settings(self.env, vmargs.load(self.env.vm_args))
+            if tls is not None:
+                self.tls = tlsconfig.server_context(tls)
             self.listener = self._bind_tcp()
         self.listener.listen(64)
         thread = threading.Thread(target=self._accept_loop, name="control", daemon=True)
@@ -94,6 +110,7 @@ class ControlServer:
 
     def close(self) -> None:
         """Stop listening and remove the socket and port files."""
+        self.closing = True
         if self.listener is not None:
             with contextlib.suppress(OSError):
                 self.listener.close()
@@ -103,37 +120,92 @@ class ControlServer:
 
     def _accept_loop(self) -> None:
         assert self.listener is not None
+        pause = 0.0
         while True:
             try:
                 conn, _ = self.listener.accept()
-            except OSError:
-                return  # closed
+            except OSError as exc:
+                if self.closing:
+                    return
+                # EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, EPROTO, EINTR...: all
+                # pass. Back off (up to 1 s) so a full descriptor table is not spun on.
+                if not pause:
+                    self._note(f"control channel: accept() failed ({exc}); retrying")
+                pause = min(max(pause * 2, 0.01), 1.0)
+                time.sleep(pause)
+                continue
+            if pause:
+                self._note("control channel: accepting connections again")
+                pause = 0.0
+            self._admit(conn)
+
+    def _note(self, message: str) -> None:
+        """Log one line; a log that cannot be written must not end the channel's threads."""
+        with contextlib.suppress(OSError, ValueError):
+            self.log(message)
+
+    def _admit(self, conn: socket.socket) -> None:
+        with self.lock:
+            admitted = self.pending < channel.MAX_UNAUTHENTICATED
+            if admitted:
+                self.pending += 1
+        if not admitted:  # a TLS peer could not read a plain "busy": just close
+            if self.tls is None:
+                channel.busy(conn)
+            else:
+                conn.close()
+            return
+        try:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        except RuntimeError:  # no thread can be started now: as full as no descriptors
+            self._authenticated()
+            conn.close()
+
+    def _authenticated(self) -> None:
+        with self.lock:
+            self.pending -= 1
+
+    def _handshake(self, conn: socket.socket) -> tuple[socket.socket, channel.Session | None]:
+        """TLS (when configured) and the cookie handshake, within one deadline."""
+        deadline = time.monotonic() + channel.HANDSHAKE_TIMEOUT
+        try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+                conn.settimeout(channel.HANDSHAKE_TIMEOUT)  # for the whole TLS handshake
+                conn.do_handshake()
+            return conn, channel.server_handshake(conn, self.cookie, deadline)
+        except BaseException:
+            conn.close()  # the TLS socket when wrapped: the caller only has the plain one
+            raise
+        finally:
+            self._authenticated()
 
     def _serve(self, conn: socket.socket) -> None:
         keep = False
         try:
-            conn.settimeout(channel.HANDSHAKE_TIMEOUT)
-            if not channel.server_handshake(conn, self.cookie):
+            conn, session = self._handshake(conn)
+            if session is None:
                 return
             conn.settimeout(None)
             while True:
-                req = channel.recv(conn)
+                req = channel.recv(session)
                 op = req.get("op")
                 if op == "pid":
-                    channel.send(conn, {"pid": os.getpid()})
+                    channel.send(session, {"pid": os.getpid()})
                 elif op == "rpc" and isinstance(req.get("code"), str):
-                    self._rpc(conn, req["code"])
+                    self._rpc(session, req["code"])
                 elif op == "remote":
-                    self._remote(conn)
+                    self._remote(session)
                 elif op in ("stop", "restart"):
                     keep = op == "stop"
-                    self._lifecycle(conn, op)
+                    self._lifecycle(session, op)
                     if keep:
                         self.held.append(conn)
                         return
                 else:
-                    channel.send(conn, {"error": f"unknown request {op!r}"})
+                    channel.send(session, {"error": f"unknown request {op!r}"})
+        except channel.IntegrityError as exc:
+            self._note(f"control channel: {exc}; connection closed")
         except (EOFError, OSError, channel.ProtocolError, TimeoutError):
             return  # a broken or hostile peer only loses its own connection
         finally:
@@ -141,17 +213,16 @@ class ControlServer:
                 with contextlib.suppress(OSError):
                     conn.close()
 
-    def _sender(self, conn: socket.socket) -> Callable[[str, str], None]:
-        lock = threading.Lock()
+    def _sender(self, conn: channel.Session) -> Callable[[str, str], None]:
+        step = channel.OUTPUT_CHUNK
 
         def send_output(stream: str, text: str) -> None:
-            if text:
-                with lock:
-                    channel.send(conn, {"out": text, "stream": stream})
+            for start in range(0, len(text), step):  # big output: several frames
+                channel.send(conn, {"out": text[start : start + step], "stream": stream})
 
         return send_output
 
-    def _rpc(self, conn: socket.socket, source: str) -> None:
+    def _rpc(self, conn: channel.Session, source: str) -> None:
         import traceback
 
         status = 0
@@ -168,7 +239,7 @@ class ControlServer:
                 status = 1
         channel.send(conn, {"done": True, "status": status})
 
-    def _remote(self, conn: socket.socket) -> None:
+    def _remote(self, conn: channel.Session) -> None:
         import code
 
         console = code.InteractiveConsole({"__name__": "__remote__"}, filename="<remote>")
@@ -187,7 +258,7 @@ class ControlServer:
                     channel.send(conn, {"done": True})
                     return
 
-    def _lifecycle(self, conn: socket.socket, op: str) -> None:
+    def _lifecycle(self, conn: channel.Session, op: str) -> None:
         if op == "stop":
             # Reply first: once queued, the node may exit before a late reply goes out.
             channel.send(conn, {"ok": True})

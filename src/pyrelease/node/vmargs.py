@@ -5,7 +5,9 @@ Interpreter flags (``-X opt``, ``-W spec``, ``-O``, ``-OO``, ``-u``, ``-B``,
 any is present the node re-executes itself once with them. The other settings
 are applied in-process: ``--recursion-limit N``, ``--gc-threshold A[,B[,C]]``
 (from readiness on, see ``bootgc``), ``--boot-gc defer|normal``,
-``--switch-interval SECONDS``, ``--shutdown-timeout SECONDS``.
+``--switch-interval SECONDS``, ``--shutdown-timeout SECONDS``, and the control
+channel's TLS files ``--tls-cert PATH``, ``--tls-key PATH``, ``--tls-ca PATH``
+(see ``tlsconfig``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class VmArgs:
         self.boot_gc = "defer"
         self.switch_interval: float | None = None
         self.shutdown_timeout = 15.0
+        self.tls: dict[str, str] = {}  # "cert", "key", "ca" -> path
 
     def needs_reexec(self) -> bool:
         """True when start-up-only flags are set and not yet applied."""
@@ -85,6 +88,8 @@ def parse(text: str, path: str = "vm.args") -> VmArgs:
             args.boot_gc = value
         elif flag == "--switch-interval":
             args.switch_interval = float(_number(path, lineno, value, float))
+        elif flag in ("--tls-cert", "--tls-key", "--tls-ca") and value:
+            args.tls[flag[6:]] = value
         elif flag == "--shutdown-timeout":
             args.shutdown_timeout = float(_number(path, lineno, value, float))
         else:
