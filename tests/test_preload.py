@@ -137,7 +137,8 @@ def test_strip_keeps_a_test_package_that_code_imports_and_drops_the_rest(script:
     result = run(script, "eval", "import fixture_preload.test.signals as s; print(s.VALUE)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "the test package"
-    manifest = json.loads(next((script.parent.parent / "releases").glob("*/start.json")).read_text())
+    start_json = next((script.parent.parent / "releases").glob("*/start.json"))
+    manifest = json.loads(start_json.read_text())
     assert manifest["preload"][0] == "preloadapp.app"
     assert "fixture_preload.tests.test_core" not in manifest["preload"]
 
@@ -149,7 +150,7 @@ def test_strip_keep_tests_ships_every_test_folder_but_never_preloads_it(
     try:
         (project / "pyproject.toml").write_text(
             text.replace(
-                '[tool.pyrelease.releases.tuned]\n',
+                "[tool.pyrelease.releases.tuned]\n",
                 '[tool.pyrelease.releases.tuned]\nstrip = { keep = ["tests"] }\n',
             )
         )
