@@ -105,22 +105,26 @@ def test_strip_keeps_test_folders_that_kept_code_imports(tmp_path: Path) -> None
     site, dist = _site(tmp_path, DJANGO_SHAPED)
     graph = Graph.build([dist], site, None)
     # pkg/tests and pkg/other/tests are imported only from inside pkg/tests: stripped.
-    assert needed_test_dirs(graph, [dist], site) == {"pkg": {"pkg/test", "pkg/helpers/tests"}}
+    assert needed_test_dirs(graph, [dist]) == {"pkg": {"pkg/test", "pkg/helpers/tests"}}
 
 
 def test_an_unparseable_module_keeps_the_test_folders_it_mentions(tmp_path: Path) -> None:
     site, dist = _site(tmp_path, {**DJANGO_SHAPED, "pkg/core.py": "from pkg import test\n("})
     graph = Graph.build([dist], site, None)
-    assert "pkg/test" in needed_test_dirs(graph, [dist], site)["pkg"]
+    assert "pkg/test" in needed_test_dirs(graph, [dist])["pkg"]
 
 
 def test_the_import_scan_is_cached_by_content(tmp_path: Path) -> None:
     site, dist = _site(tmp_path, {"pkg/__init__.py": "import json\n"})
     cache = tmp_path / "cache"
-    assert Graph.build([dist], site, cache).modules["pkg"].eager == ["json"]
+    graph = Graph.build([dist], site, cache)
+    assert not graph.modules["pkg"].scanned  # read only when a decision needs it
+    assert graph.record("pkg").eager == ["json"]
+    graph.save()
     assert len(list((cache / "imports").iterdir())) == 1
+    assert Graph.build([dist], site, cache).modules["pkg"].scanned  # from the cache
     (site / "pkg" / "__init__.py").write_text("import csv\n")
-    assert Graph.build([dist], site, cache).modules["pkg"].eager == ["csv"]
+    assert Graph.build([dist], site, cache).record("pkg").eager == ["csv"]
 
 
 PLUGINS = {

@@ -61,6 +61,7 @@ def _fill(release: Release, root: Path) -> None:
     )
     libs = _libs(release, root, graph)
     plan = preload.plan(release, libs, graph)
+    graph.save()
     release.console.step(
         f"preload: {len(plan.modules)} modules reachable from the start callables; "
         f"{len(plan.skipped)} left out"
@@ -95,7 +96,7 @@ def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
     cache_dir = release.build_dir / "lib-cache"
     kept_tests: dict[str, set[str]] = {}
     if strip.enabled and "tests" not in strip.keep:
-        kept_tests = needed_test_dirs(graph, release.distributions, release.site_packages)
+        kept_tests = needed_test_dirs(graph, release.distributions)
     found: dict[str, LibDir] = {}
     misses = []
     for dist in release.distributions:

@@ -27,7 +27,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -47,7 +47,7 @@ TOOL_GROUPS = {"pytest11"}
 
 @dataclass
 class ModuleRecord:
-    """One module of a distribution: its file and what it imports."""
+    """One module of a distribution: its file and, once read, what it imports."""
 
     file: str  # relative to site-packages
     package: bool = False
@@ -55,6 +55,7 @@ class ModuleRecord:
     required: list[str] = field(default_factory=list)
     every: list[str] = field(default_factory=list)
     parsed: bool = True
+    scanned: bool = False  # imports read (extension modules have none to read)
 
 
 def module_of(rel: str) -> tuple[str, bool] | None:
@@ -88,32 +89,83 @@ def _cache_key(dist: Distribution, site: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def scan(dist: Distribution, site: Path, cache_dir: Path | None) -> dict[str, ModuleRecord]:
-    """Every module of ``dist`` with its imports (read from the cache when it is there)."""
-    cached = None
-    if cache_dir is not None:
-        cached = cache_dir / "imports" / f"{dist.lib_name}-{_cache_key(dist, site)}.json"
+_SCANNED = ("eager", "required", "every", "parsed")
+
+
+class Graph:
+    """The modules of the release's distributions, by name; imports read on demand.
+
+    Only the modules a decision needs are parsed (for Django, about a third
+    of them); what was read is cached per distribution by :meth:`save`.
+    """
+
+    def __init__(self, site: Path) -> None:
+        self.site = site
+        self.modules: dict[str, ModuleRecord] = {}
+        self.owner: dict[str, str] = {}  # module -> distribution name
+        self._cache: dict[str, Path] = {}  # distribution name -> its cache file
+        self._dirty: set[str] = set()
+
+    @classmethod
+    def build(cls, dists: Iterable[Distribution], site: Path, cache_dir: Path | None) -> Graph:
+        """List every module (the first distribution installing a name owns it)."""
+        graph = cls(site)
+        for dist in dists:
+            cached: dict[str, dict] = {}
+            if cache_dir is not None:
+                path = cache_dir / "imports" / f"{dist.lib_name}-{_cache_key(dist, site)}.json"
+                graph._cache[dist.name] = path
+                try:
+                    cached = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    cached = {}
+            for rel in dist.files:
+                found = module_of(rel)
+                if found is None or found[0] in graph.modules or not (site / rel).is_file():
+                    continue
+                name, package = found
+                record = ModuleRecord(rel, package, scanned=not rel.endswith(".py"))
+                known = cached.get(name)
+                if isinstance(known, dict) and set(known) == set(_SCANNED):
+                    record.eager, record.required = known["eager"], known["required"]
+                    record.every, record.parsed = known["every"], known["parsed"]
+                    record.scanned = True
+                graph.modules[name] = record
+                graph.owner[name] = dist.name
+        return graph
+
+    def source(self, name: str) -> bytes:
+        """The source of a module (empty when unreadable or an extension)."""
+        record = self.modules[name]
         try:
-            data = json.loads(cached.read_text(encoding="utf-8"))
-            return {name: ModuleRecord(**rec) for name, rec in data.items()}
-        except (OSError, ValueError, TypeError):
-            pass
-    modules: dict[str, ModuleRecord] = {}
-    for rel in dist.files:
-        found = module_of(rel)
-        path = site / rel
-        if found is None or not path.is_file():
-            continue
-        name, package = found
-        record = ModuleRecord(rel, package)
-        if rel.endswith(".py"):
-            imports = imports_of(path.read_bytes(), name, is_package=package)
-            record.eager, record.required = imports.eager, imports.required
-            record.every, record.parsed = imports.every, imports.parsed
-        modules.setdefault(name, record)
-    if cached is not None:
-        _store(cached, {name: asdict(rec) for name, rec in sorted(modules.items())})
-    return modules
+            return (self.site / record.file).read_bytes() if record.file.endswith(".py") else b""
+        except OSError:
+            return b""
+
+    def record(self, name: str) -> ModuleRecord | None:
+        """The module's record with its imports read, None when the release lacks it."""
+        record = self.modules.get(name)
+        if record is None or record.scanned:
+            return record
+        source = self.source(name)
+        if b"import" in source:  # no import statement, no import_module/__import__ call
+            found = imports_of(source, name, is_package=record.package)
+            record.eager, record.required = found.eager, found.required
+            record.every, record.parsed = found.every, found.parsed
+        record.scanned = True
+        self._dirty.add(self.owner[name])
+        return record
+
+    def save(self) -> None:
+        """Write what was read to the per-distribution caches (atomically)."""
+        for dist_name in sorted(self._dirty & set(self._cache)):
+            data = {
+                name: {key: getattr(rec, key) for key in _SCANNED}
+                for name, rec in sorted(self.modules.items())
+                if self.owner[name] == dist_name and rec.scanned and rec.file.endswith(".py")
+            }
+            _store(self._cache[dist_name], data)
+        self._dirty.clear()
 
 
 def _store(path: Path, data: dict) -> None:
@@ -122,25 +174,6 @@ def _store(path: Path, data: dict) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, sort_keys=True)
     os.replace(tmp, path)
-
-
-@dataclass
-class Graph:
-    """The modules of the release's distributions, by name, and who owns each."""
-
-    modules: dict[str, ModuleRecord] = field(default_factory=dict)
-    owner: dict[str, str] = field(default_factory=dict)  # module -> distribution name
-
-    @classmethod
-    def build(cls, dists: Iterable[Distribution], site: Path, cache_dir: Path | None) -> Graph:
-        """Scan every distribution (first owner wins for a name two of them install)."""
-        graph = cls()
-        for dist in dists:
-            for name, record in scan(dist, site, cache_dir).items():
-                if name not in graph.modules:
-                    graph.modules[name] = record
-                    graph.owner[name] = dist.name
-        return graph
 
 
 def _test_trees(dists: Iterable[Distribution]) -> dict[str, tuple[str, str]]:
@@ -161,23 +194,34 @@ def _within(name: str, trees: dict[str, tuple[str, str]]) -> list[str]:
     return [p for p in (".".join(parts[: i + 1]) for i in range(len(parts))) if p in trees]
 
 
-def needed_test_dirs(graph: Graph, dists: list[Distribution], site: Path) -> dict[str, set[str]]:
+def needed_test_dirs(graph: Graph, dists: list[Distribution]) -> dict[str, set[str]]:
     """Test folders that code outside them imports: distribution name → folders to keep.
 
     A folder is needed when a module kept in the release (outside every test
     folder, or inside needed ones only) imports a module inside it, at import
-    time or from a function. A source this interpreter cannot parse counts as
-    importing every test folder of its package whose name it mentions.
+    time or from a function. Only sources that mention a test folder's name
+    can import it, so only those are parsed. A source this interpreter cannot
+    parse counts as importing every test folder of its package it mentions.
     """
     trees = _test_trees(dists)
+    if not trees:
+        return {}
+    words = {t.rsplit(".", 1)[-1].encode() for t in trees}
+    mentions: dict[str, bytes] = {}
+    for name in graph.modules:
+        source = graph.source(name)
+        if any(word in source for word in words):
+            mentions[name] = source
     needed: set[str] = set()
     changed = True
     while changed:
         changed = False
-        for name, record in graph.modules.items():
+        for name, source in mentions.items():
             if any(t not in needed for t in _within(name, trees)):
                 continue  # stripped (so far): what it imports does not count
-            wanted = record.every if record.parsed else _mentioned(name, record, trees, site)
+            record = graph.record(name)
+            assert record is not None
+            wanted = record.every if record.parsed else _mentioned(name, source, trees)
             for target in wanted:
                 for tree in _within(target, trees):
                     if tree not in needed:
@@ -190,13 +234,9 @@ def needed_test_dirs(graph: Graph, dists: list[Distribution], site: Path) -> dic
     return result
 
 
-def _mentioned(name: str, record: ModuleRecord, trees: dict, site: Path) -> list[str]:
+def _mentioned(name: str, source: bytes, trees: dict) -> list[str]:
     top = name.split(".")[0]
-    try:
-        text = (site / record.file).read_bytes()
-    except OSError:
-        return []
-    return [t for t in trees if t.split(".")[0] == top and t.rsplit(".")[-1].encode() in text]
+    return [t for t in trees if t.split(".")[0] == top and t.rsplit(".")[-1].encode() in source]
 
 
 @dataclass
@@ -240,30 +280,29 @@ def _name_rule(name: str) -> str | None:
 
 
 class _Planner:
-    """Decides, module by module, whether it may be preloaded."""
+    """Decides, for every module the release ships, whether it may be preloaded."""
 
     def __init__(
-        self, graph: Graph, available: set[str], plugins: set[str], exclude: tuple[str, ...]
+        self,
+        graph: Graph,
+        candidates: set[str],
+        available: set[str],
+        plugins: set[str],
+        exclude: tuple[str, ...],
     ) -> None:
-        self.graph, self.available, self.plugins, self.exclude = graph, available, plugins, exclude
+        self.graph, self.candidates = graph, candidates
+        self.plugins, self.exclude = plugins, exclude
         self.tops = {n.split(".")[0] for n in available} | set(sys.stdlib_module_names)
-        self.reasons: dict[str, tuple[str, bool] | None] = {}
+        # name -> (reason, whether modules importing it at import time are left out too)
+        self.reasons = {n: r for n in sorted(candidates) if (r := self._own_reason(n))}
+        self._spread()
 
     def why_not(self, name: str) -> str | None:
         """Why ``name`` must not be preloaded, or None when it may be."""
-        found = self._decide(name)
+        found = self.reasons.get(name)
         return found[0] if found else None
 
-    def _decide(self, name: str) -> tuple[str, bool] | None:
-        """(reason, whether importers are left out too), or None."""
-        if name in self.reasons:
-            return self.reasons[name]
-        self.reasons[name] = None  # an import cycle resolves as "may be" for now
-        found = self._why_not(name)
-        self.reasons[name] = found
-        return found
-
-    def _why_not(self, name: str) -> tuple[str, bool] | None:
+    def _own_reason(self, name: str) -> tuple[str, bool] | None:
         for pattern in self.exclude:
             if fnmatchcase(name, pattern):
                 return f"excluded by preload.exclude {pattern!r}", True
@@ -274,7 +313,7 @@ class _Planner:
             return rule, rule != "a test module"
         if name in self.plugins:
             return "a plugin of another tool (entry point group pytest11)", True
-        record = self.graph.modules.get(name)
+        record = self.graph.record(name)
         if record is None:
             return None
         own = name.split(".")[0]
@@ -286,12 +325,43 @@ class _Planner:
             top = target.split(".")[0]
             if top not in self.tops:
                 return f"needs {top}, which the release does not have", True
-        for target in record.required:
-            if target in self.available and target != name:
-                found = self._decide(target)
-                if found and found[1]:
-                    return f"imports {target}, which is not preloaded", True
         return None
+
+    def _spread(self) -> None:
+        """Leave out what imports a left-out module at import time, until nothing changes.
+
+        Iterative (no recursion limit on long chains), in sorted order so the
+        reasons are the same at every build; import cycles stay in.
+        """
+        todo = sorted(n for n in self.candidates if n not in self.reasons)
+        changed = True
+        while changed:
+            changed = False
+            for name in todo:
+                if name in self.reasons:
+                    continue
+                record = self.graph.record(name)
+                for target in record.required if record else ():
+                    found = self.reasons.get(target)
+                    if found and found[1] and target != name:
+                        self.reasons[name] = (f"imports {target}, which is not preloaded", True)
+                        changed = True
+                        break
+
+
+def reach(graph: Graph, starts: list[str], available: set[str]) -> set[str]:
+    """Every module of ``available`` that ``starts`` import, directly or not, in any way."""
+    seen: set[str] = set()
+    stack = list(starts)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        record = graph.record(name)
+        if record is not None:
+            stack.extend(n for n in record.every if n in available and n not in seen)
+    return seen
 
 
 def plan_preload(
@@ -309,11 +379,12 @@ def plan_preload(
     listed before the modules it reaches, as importing it would import them;
     a module left out is not followed.
     """
-    planner = _Planner(graph, available, plugins, exclude)
+    extra = sorted(n for n in available if any(fnmatchcase(n, p) for p in include))
+    starts = [n for n in [*roots, *extra] if n in available]
+    planner = _Planner(graph, reach(graph, starts, available), available, plugins, exclude)
     plan = PreloadPlan()
     listed: set[str] = set()
-    extra = sorted(n for n in available if any(fnmatchcase(n, p) for p in include))
-    stack = [n for n in reversed([*roots, *extra]) if n in available]
+    stack = list(reversed(starts))
     while stack:
         name = stack.pop()
         if name in listed or name in plan.skipped:
@@ -324,12 +395,12 @@ def plan_preload(
             continue
         listed.add(name)
         plan.modules.append(name)
-        record = graph.modules.get(name)
+        record = graph.record(name)
         if record is not None:
             stack.extend(n for n in reversed(record.every) if n in available and n not in listed)
     # A test-named module that a listed module imports at import time (jinja2.tests,
     # the built-in Jinja tests) is loaded anyway: it is not left out.
-    loaded = {n for m in plan.modules for n in getattr(graph.modules.get(m), "eager", ())}
+    loaded = {n for m in plan.modules for n in getattr(graph.record(m), "eager", ())}
     plan.skipped = {
         name: reason
         for name, reason in sorted(plan.skipped.items())
