@@ -32,11 +32,10 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from pyrelease.assemble.imports import imports_of
+from pyrelease.assemble.libs import EXTENSION_SUFFIXES, TEST_DIRS
 from pyrelease.distributions import Distribution
 
 FORMAT = 1
-TEST_DIRS = {"tests", "test"}
-EXTENSION_SUFFIXES = (".so", ".pyd")
 # Name parts that mark a module as a test or a test-runner plugin, never preloaded.
 TEST_PARTS = {"test", "tests", "testing", "conftest", "__main__"}
 # Development tools: a module importing one of them at import time is a plugin for it.
