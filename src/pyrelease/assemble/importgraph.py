@@ -1,11 +1,10 @@
 """The release's static import graph: which test folders code needs, what to preload.
 
-Every module of every distribution is read once with ``ast`` (never
-imported) and what it imports is cached per distribution, keyed by its
-sources, under ``_build/ENV/lib-cache/imports/``::
+Modules are read with ``ast`` (never imported) when a decision needs them,
+and what each imports is cached per distribution, keyed by its sources::
 
     _build/ENV/lib-cache/imports/
-      django-5.2.1-0f1e2d3c4b5a6978.json   module -> file, imports (eager, required, every)
+      django-5.2.1-0f1e2d3c4b5a6978.json   module -> imports (eager, required, every)
 
 Two decisions rest on it:
 
@@ -21,6 +20,7 @@ Two decisions rest on it:
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import json
 import os
@@ -248,8 +248,6 @@ class PreloadPlan:
 
 def tool_plugins(dists: Iterable[Distribution], site: Path) -> set[str]:
     """Modules that distributions register as plugins of other tools (``pytest11``)."""
-    import configparser
-
     found: set[str] = set()
     for dist in dists:
         path = site / dist.dist_info / "entry_points.txt"
