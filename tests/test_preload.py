@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,3 +175,18 @@ def test_preload_include_and_exclude_patterns(project: Path, tmp_path: Path) -> 
     assert data["preloaded"]["fixture_preload.heavy"] is False
     assert "preload skipped fixture_preload.heavy: excluded by preload.exclude" in output
     assert "PRINTED-AT-IMPORT" not in output
+
+
+def test_the_preload_list_is_the_same_from_the_import_cache_and_from_scratch(
+    project: Path, script: Path
+) -> None:
+    start_json = next((script.parent.parent / "releases").glob("*/start.json"))
+    before = start_json.read_bytes()
+    imports_cache = project / "_build" / "prod" / "lib-cache" / "imports"
+    assert list(imports_cache.glob("*.json"))
+    shutil.rmtree(imports_cache)  # --force rebuilds; the missing cache makes it parse again
+    result = pyrelease("build", "preloadapp", "--overwrite", "--force", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "preload: " in result.stdout + result.stderr
+    assert list(imports_cache.glob("*.json"))
+    assert start_json.read_bytes() == before
