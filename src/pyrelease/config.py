@@ -32,6 +32,9 @@ _REF = re.compile(rf"{_IDENT}:{_IDENT}", re.ASCII)
 _DIST = re.compile(r"[A-Z0-9](?:[A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)
 _COOKIE = re.compile(r"\w{8,}", re.ASCII)
 _NAME = re.compile(r"\w[\w-]*", re.ASCII)
+# A module name pattern for `preload`: dotted names with fnmatch wildcards.
+_MODULE_PATTERN = re.compile(r"[\w*?\[\]!]+(?:\.[\w*?\[\]!]+)*", re.ASCII)
+PRELOAD_KEYS = ("include", "exclude")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,14 @@ class StripSpec:
     enabled: bool = True
     keep: frozenset[str] = frozenset({"docstrings"})
     compress: bool = False
+
+
+@dataclass(frozen=True)
+class PreloadSpec:
+    """Module name patterns (``fnmatch``) added to or removed from the preload set."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class ReleaseSpec:
     start_distribution_during_config: bool = False
     config_providers: tuple[ProviderSpec, ...] = ()
     skip_mode_validation_for: tuple[str, ...] = ()
+    preload: PreloadSpec = PreloadSpec()
 
 
 @dataclass(frozen=True)
@@ -185,6 +197,25 @@ def _strip(c: _Check, key: str, value: Any) -> StripSpec:
         keep = []
     compress = _bool(c, f"{key}.compress", value.get("compress", False))
     return StripSpec(True, frozenset(keep), compress)
+
+
+def _preload(c: _Check, key: str, value: Any) -> PreloadSpec:
+    if not isinstance(value, dict):
+        c.fail(key, f"must be an {{ include, exclude }} table, got {_show(value)}")
+        return PreloadSpec()
+    for extra in value.keys() - set(PRELOAD_KEYS):
+        c.fail(key, f"has unknown option `{extra}`{_did_you_mean(extra, PRELOAD_KEYS)}")
+    lists: dict[str, tuple[str, ...]] = {}
+    for name in PRELOAD_KEYS:
+        patterns = _strings(c, f"{key}.{name}", value.get(name, [])) or ()
+        for pattern in patterns:
+            if not _MODULE_PATTERN.fullmatch(pattern):
+                c.fail(
+                    f"{key}.{name}",
+                    f'has {_show(pattern)}, which is not a module name pattern such as "pkg.sub.*"',
+                )
+        lists[name] = patterns
+    return PreloadSpec(**lists)
 
 
 def _cookie(c: _Check, key: str, value: Any) -> str:
@@ -310,6 +341,7 @@ _OPTIONS: dict[str, _Option] = {
     "runtime_config_path": _plain(_runtime_config_path),
     "config_providers": _plain(_providers),
     "skip_mode_validation_for": _plain(_skip),
+    "preload": _plain(_preload),
 }
 
 

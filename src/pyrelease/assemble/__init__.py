@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pyrelease
-from pyrelease.assemble import libcache
+from pyrelease.assemble import libcache, preload
 from pyrelease.assemble.bootfiles import write_boot_files
 from pyrelease.assemble.fsutil import (
     copy_tree,
@@ -21,6 +21,7 @@ from pyrelease.assemble.fsutil import (
     source_date_epoch,
     swap_into_place,
 )
+from pyrelease.assemble.importgraph import Graph, needed_test_dirs
 from pyrelease.assemble.libs import LibDir, write_libs
 from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
 from pyrelease.assemble.tarball import write_tarball
@@ -55,7 +56,16 @@ def _fill(release: Release, root: Path) -> None:
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
         runtime_libs = info.needed_libs
     assert release.site_packages is not None
-    libs = _libs(release, root)
+    graph = Graph.build(
+        release.distributions, release.site_packages, release.build_dir / "lib-cache"
+    )
+    libs = _libs(release, root, graph)
+    plan = preload.plan(release, libs, graph)
+    graph.save()
+    release.console.step(
+        f"preload: {len(plan.modules)} modules reachable from the start callables; "
+        f"{len(plan.skipped)} left out"
+    )
     extensions = [p for lib in libs for p in lib.extensions if p.exists()]
     build_info = {
         "name": release.name,
@@ -68,7 +78,7 @@ def _fill(release: Release, root: Path) -> None:
         "pyrelease": pyrelease.__version__,
         "source_date_epoch": source_date_epoch(),
     }
-    write_boot_files(release, root, libs, build_info)
+    write_boot_files(release, root, libs, build_info, plan)
     for overlay in release.overlays:
         if overlay.is_dir():
             copy_tree(overlay, root)
@@ -78,16 +88,20 @@ def _fill(release: Release, root: Path) -> None:
         shutil.copy2(old_cookie, new_cookie)
 
 
-def _libs(release: Release, root: Path) -> list[LibDir]:
+def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
     """``lib/`` for every distribution: cached folders reused, the rest compiled."""
     assert release.site_packages is not None
     python, strip = release.python, release.spec.strip
     cache_tag = f"cpython-{python.version_short.replace('.', '')}"
     cache_dir = release.build_dir / "lib-cache"
+    kept_tests: dict[str, set[str]] = {}
+    if strip.enabled and "tests" not in strip.keep:
+        kept_tests = needed_test_dirs(graph, release.distributions)
     found: dict[str, LibDir] = {}
     misses = []
     for dist in release.distributions:
-        key = libcache.cache_key(dist, release.site_packages, cache_tag, strip)
+        kept = kept_tests.get(dist.name, set())
+        key = libcache.cache_key(dist, release.site_packages, cache_tag, strip, kept)
         cached = libcache.slot(cache_dir, dist, key)
         entry = libcache.load(dist, cached, root)
         if entry is None:
@@ -105,6 +119,7 @@ def _libs(release: Release, root: Path) -> list[LibDir]:
         python=python.executable,
         cache_tag=cache_tag,
         strip=strip,
+        kept_tests=kept_tests,
     )
     for entry, (_, cached) in zip(built, misses, strict=True):
         libcache.store(entry, root, cached)

@@ -7,7 +7,7 @@ releases/
   start_erl.data              "PYVSN VSN", no newline
   COOKIE                      only when the release sets `cookie` (mode 0400)
   VSN/
-    start.json                boot manifest: paths, applications in start order
+    start.json                boot manifest: paths, applications in start order, preload list
     start_clean.json          the same, nothing started (eval, rpc, remote)
     boot.json                 runtime settings: providers, compile_env, reboot
     sys.config                build-time configuration (JSON)
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrelease
+from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import LibDir, compile_files, plan_compile
 from pyrelease.templates import environment, render
 
@@ -45,8 +46,16 @@ def _write(path: Path, text: str, *, crlf: bool = False) -> None:
     path.write_bytes(text.encode("utf-8"))
 
 
-def manifest(release: Any, libs: list[LibDir], *, clean: bool) -> dict[str, Any]:
-    """The boot manifest for ``start`` (or ``start_clean`` when ``clean``)."""
+def manifest(
+    release: Any, libs: list[LibDir], *, clean: bool, plan: PreloadPlan | None = None
+) -> dict[str, Any]:
+    """The boot manifest for ``start`` (or ``start_clean`` when ``clean``).
+
+    ``preload`` lists what embedded mode imports at boot, in order;
+    ``preload_skipped`` what the build left out of it, with the reason
+    (``start_clean`` preloads nothing).
+    """
+    plan = plan if plan is not None and not clean else PreloadPlan()
     apps = []
     for lib in libs:
         mode = lib.dist.mode
@@ -59,7 +68,6 @@ def manifest(release: Any, libs: list[LibDir], *, clean: bool) -> dict[str, Any]
                 "dir": lib.rel_path,
                 "mode": mode,
                 "start": lib.dist.start,
-                "modules": lib.modules,
             }
         )
     return {
@@ -73,6 +81,8 @@ def manifest(release: Any, libs: list[LibDir], *, clean: bool) -> dict[str, Any]
         "index": module_index(libs),
         "pth": [f"{lib.rel_path}/{p}" for lib in libs if lib.dist.mode != "none" for p in lib.pth],
         "applications": apps,
+        "preload": plan.modules,
+        "preload_skipped": plan.skipped,
     }
 
 
@@ -122,12 +132,14 @@ def copy_node(vsn_dir: Path, python: Path, cache_tag: str) -> None:
     compile_files(python, jobs, strip_docstrings=False)
 
 
-def write_boot_files(release: Any, root: Path, libs: list[LibDir], build_info: dict) -> None:
+def write_boot_files(
+    release: Any, root: Path, libs: list[LibDir], build_info: dict, plan: PreloadPlan | None = None
+) -> None:
     """Write ``releases/`` and ``bin/`` of the release being assembled at ``root``."""
     spec = release.spec
     vsn_dir = root / "releases" / release.version
     vsn_dir.mkdir(parents=True)
-    _json(vsn_dir / "start.json", manifest(release, libs, clean=False))
+    _json(vsn_dir / "start.json", manifest(release, libs, clean=False, plan=plan))
     _json(vsn_dir / "start_clean.json", manifest(release, libs, clean=True))
     _json(vsn_dir / "boot.json", boot_settings(release))
     _json(vsn_dir / "sys.config", release.config)

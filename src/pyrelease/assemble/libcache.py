@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from pyrelease.assemble.libs import WORKER, LibDir, keep_file
@@ -30,15 +31,22 @@ from pyrelease.distributions import Distribution
 FORMAT = 1
 
 
-def cache_key(dist: Distribution, site: Path, cache_tag: str, strip: StripSpec) -> str:
-    """What a distribution's finished folder depends on."""
+def cache_key(
+    dist: Distribution,
+    site: Path,
+    cache_tag: str,
+    strip: StripSpec,
+    kept_tests: Collection[str] = (),
+) -> str:
+    """What a distribution's finished folder depends on (``kept_tests``: see ``keep_file``)."""
     h = hashlib.sha256()
-    settings = [FORMAT, cache_tag, strip.enabled, sorted(strip.keep), strip.compress]
+    settings = [FORMAT, cache_tag, strip.enabled, sorted(strip.keep), strip.compress,
+                sorted(kept_tests)]  # fmt: skip
     h.update(json.dumps(settings).encode())
     h.update(hashlib.sha256(WORKER.read_bytes()).digest())
     h.update(hashlib.sha256(Path(__file__).with_name("libs.py").read_bytes()).digest())
     for rel in dist.files:
-        if not keep_file(rel, dist, strip):
+        if not keep_file(rel, dist, strip, kept_tests):
             continue  # installer bookkeeping and pip's own timestamped pycs change on reinstall
         path = site / rel
         h.update(rel.encode() + b"\0")

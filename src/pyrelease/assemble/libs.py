@@ -10,7 +10,8 @@ lib/
   demo-0.1.0.zip                    (strip.compress: pure-Python distributions only)
 ```
 With ``strip`` (the default) sources are replaced by sourceless ``.pyc`` beside
-them; docstrings and test packages go unless kept.
+them; docstrings go unless kept, and so do ``test``/``tests`` folders that no
+code outside them imports (``importgraph.needed_test_dirs`` decides).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import time
 import zipfile
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,22 +50,34 @@ class LibDir:
     extensions: list[Path] = field(default_factory=list)
 
 
-def keep_file(rel: str, dist: Distribution, strip: StripSpec) -> bool:
-    """Whether an installed file (path relative to site-packages) goes into the release."""
+def keep_file(
+    rel: str, dist: Distribution, strip: StripSpec, kept_tests: Collection[str] = ()
+) -> bool:
+    """Whether an installed file (path relative to site-packages) goes into the release.
+
+    ``kept_tests`` are the test folders (relative to site-packages) that
+    code outside them imports: ``strip`` keeps them.
+    """
     parts = rel.split("/")
     if parts[0] == dist.dist_info:
         return parts[-1] not in DROPPED_METADATA
     if "__pycache__" in parts or rel.endswith((".pyc", ".pyo")):
         return False
     if strip.enabled and "tests" not in strip.keep:
-        return not any(p in TEST_DIRS for p in parts[:-1])
+        return all(
+            "/".join(parts[: i + 1]) in kept_tests
+            for i, p in enumerate(parts[:-1])
+            if p in TEST_DIRS
+        )
     return True
 
 
-def copy_distribution(dist: Distribution, site: Path, dest: Path, strip: StripSpec) -> None:
+def copy_distribution(
+    dist: Distribution, site: Path, dest: Path, strip: StripSpec, kept_tests: Collection[str] = ()
+) -> None:
     """Copy the files the distribution's RECORD lists from site-packages to ``dest``."""
     for rel in dist.files:
-        if not keep_file(rel, dist, strip):
+        if not keep_file(rel, dist, strip, kept_tests):
             continue
         src = site / rel
         if not src.is_file():
@@ -164,15 +178,19 @@ def write_libs(
     python: Path,
     cache_tag: str,
     strip: StripSpec,
+    kept_tests: Mapping[str, Collection[str]] | None = None,
 ) -> list[LibDir]:
-    """Write every distribution under ``release_root/lib`` and byte-compile it."""
+    """Write every distribution under ``release_root/lib`` and byte-compile it.
+
+    ``kept_tests`` maps a distribution name to the test folders ``strip`` keeps.
+    """
     lib = release_root / "lib"
     sourceless = strip.enabled and "sources" not in strip.keep
     results, jobs = [], []
     for dist in dists:
         dest = lib / dist.lib_name
         dest.mkdir(parents=True)
-        copy_distribution(dist, site, dest, strip)
+        copy_distribution(dist, site, dest, strip, (kept_tests or {}).get(dist.name, ()))
         entry = LibDir(dist, f"lib/{dist.lib_name}")
         entry.pth = sorted(p.name for p in dest.glob("*.pth"))
         entry.extensions = sorted(p for p in dest.rglob("*") if p.name.endswith(EXTENSION_SUFFIXES))

@@ -5,9 +5,14 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable
+import time
 
 from pyrelease.node.manifest import Manifest
+from pyrelease.node.releaseenv import EnvError
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def setup_paths(root: str, manifest: Manifest) -> None:
@@ -35,28 +40,45 @@ def setup_paths(root: str, manifest: Manifest) -> None:
             site.addpackage(sitedir, name, known)
 
 
-def preload(manifest: Manifest, report: Callable[[str, BaseException], None]) -> int:
-    """Import every module of every loaded application (embedded mode).
+def preload(manifest: Manifest, log: Callable[[str], None]) -> tuple[int, int]:
+    """Import the release's preload set (embedded mode) and log one summary line.
 
-    A module that fails to import is reported and skipped: optional extras of
-    a dependency often import things the release does not ship.
-    Returns the number of modules imported.
+    The build decided the set (``preload`` in the manifest, in import order)
+    and what it left out (``preload_skipped``, with reasons). A listed module
+    that fails to import is skipped too: optional integrations of a dependency
+    may need what the release does not ship. With ``RELEASE_PRELOAD_DETAILS=1``
+    every skipped module is logged with the reason. Returns (preloaded, skipped).
     """
-    count = 0
-    for app in manifest.applications:
-        if app.mode == "none":
+    details = preload_details(os.environ.get("RELEASE_PRELOAD_DETAILS", ""))
+    began = time.perf_counter()
+    listed = manifest.extra.get("preload", ())
+    skipped: dict[str, str] = dict(manifest.extra.get("preload_skipped", {}))
+    for module in listed:
+        if module in sys.modules:
             continue
-        for module in app.modules:
-            if module in sys.modules:
-                continue
-            try:
-                importlib.import_module(module)
-                count += 1
-            except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                report(module, exc)
-    return count
+        try:
+            importlib.import_module(module)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            skipped[module] = f"import failed: {type(exc).__name__}: {exc}"
+    count = sum(1 for module in listed if module not in skipped)
+    took = (time.perf_counter() - began) * 1000
+    log(f"preloaded {count} modules in {took:.0f} ms; {len(skipped)} skipped")
+    if details:
+        for module, reason in sorted(skipped.items()):
+            log(f"preload skipped {module}: {reason}")
+    return count, len(skipped)
+
+
+def preload_details(value: str) -> bool:
+    """``RELEASE_PRELOAD_DETAILS``: 1/true/yes lists skipped modules, 0/false/no or unset not."""
+    value = value.strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise EnvError(f"RELEASE_PRELOAD_DETAILS must be 1 or 0, got {value!r}")
 
 
 class IndexFinder:

@@ -115,7 +115,7 @@ def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
     if env.distribution != "none" and node.server is None:
         node.start_channel()
     if env.mode == "embedded":
-        boot.preload(m, lambda mod, exc: log(f"preloading {mod} failed: {exc!r}"))
+        boot.preload(m, log)
     signal.signal(signal.SIGTERM, node.on_signal)
     signal.signal(signal.SIGINT, node.on_signal)
     info = ReleaseInfo(m.name, m.version, env.root, m.env)

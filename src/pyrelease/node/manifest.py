@@ -15,14 +15,11 @@ FORMAT = 1
 class AppEntry:
     """One application (installed distribution) of the release, in start order."""
 
-    __slots__ = ("dir", "mode", "modules", "name", "start", "version")
+    __slots__ = ("dir", "mode", "name", "start", "version")
 
-    def __init__(
-        self, name: str, version: str, dir: str, mode: str, start: str | None,
-        modules: tuple[str, ...] = (),
-    ) -> None:  # fmt: skip
+    def __init__(self, name: str, version: str, dir: str, mode: str, start: str | None) -> None:
         self.name, self.version, self.dir, self.mode = name, version, dir, mode
-        self.start, self.modules = start, modules
+        self.start = start
 
     @property
     def key(self) -> str:
@@ -68,7 +65,6 @@ def load(path: str) -> Manifest:
             dir=a["dir"],
             mode=a["mode"],
             start=a.get("start"),
-            modules=tuple(a.get("modules", ())),
         )
         for a in data["applications"]
     )
