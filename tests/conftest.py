@@ -12,10 +12,24 @@ from pathlib import Path
 import pytest
 
 
+def _ancestors() -> set[int]:
+    """This process and those that started it (their command line may name
+    the temp directory, as in ``timeout 600 pytest --basetemp DIR``)."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
 def _leftovers(base: str) -> dict[int, str]:
     found = {}
+    mine = _ancestors()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        if not entry.name.isdigit() or int(entry.name) in mine:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
