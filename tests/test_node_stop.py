@@ -282,3 +282,36 @@ def test_simultaneous_starts_boot_exactly_one_node(script: Path, tmp_path: Path)
                 assert p.returncode == 1, out
                 assert "ERROR: node stp is already running or starting" in out, out
                 assert_no_traceback(out)
+
+
+# -- other Pythons ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_stops_on_other_pythons(version: str, tmp_path: Path) -> None:
+    prefixes = sorted(Path("/root/.pyenv/versions").glob(f"{version}.*"))
+    if not prefixes:
+        pytest.skip(f"no CPython {version} here")
+    tool = (
+        f'[tool.pyrelease]\nmod = "stp.app:start"\n'
+        f'[tool.pyrelease.releases.stp]\ninclude_runtime = "{prefixes[-1]}"\n'
+    )
+    project = make_dist(tmp_path, "stp", "stp", STP, "[]", tool)
+    (project / "config").mkdir()
+    (project / "config" / "runtime.py").write_text(RUNTIME)
+    write_pylock(project, [])
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    script = project / "_build" / "prod" / "rel" / "stp" / "bin" / "stp"
+    with node(script, env_with(tmp_path, STP_CONFIG_SLEEP="120")) as n:
+        n.wait_for("runtime config sleeping")
+        n.signal(signal.SIGTERM)
+        assert n.wait(30) == 0, n.output()
+        assert "received SIGTERM while booting, stopping" in n.output()
+    env = env_with(tmp_path, STP_START="serve", PORT=str(free_port()))
+    with node(script, env) as n:
+        wait_http(f"http://127.0.0.1:{env['PORT']}/", n.proc)
+        out = run(script, "stop", env=env, timeout=90)
+        assert out.returncode == 0, out.stderr + n.output()
+        assert n.wait(30) == 0, n.output()
+        assert "application stp stopped" in n.output()

@@ -24,14 +24,19 @@ def lock_path(env: Env) -> str:
     return os.path.join(env.tmp, f"{env.node_name}.lock")
 
 
-def acquire(env: Env) -> int:
+def acquire(env: Env) -> int | None:
     """Lock the node's lock file and write our pid in it; return the descriptor.
 
     Raise :class:`AlreadyRunning` when another process holds it. A node that
     exits removes the file while it still holds the lock, so a file locked
     here but no longer at that path is let go and the new one locked instead.
+    Without ``flock`` (Windows) there is no lock: None; the control channel's
+    address is then what refuses a second node.
     """
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:
+        return None
 
     path = lock_path(env)
     inherited = os.environ.pop(FD_VARIABLE, None)
@@ -110,7 +115,10 @@ def release(env: Env, fd: int) -> None:
 
 def holder(env: Env) -> int | None:
     """The pid of the node that holds the lock here, None when no node does."""
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:
+        return None
 
     path = lock_path(env)
     try:
