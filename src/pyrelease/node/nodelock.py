@@ -41,10 +41,9 @@ def acquire(env: Env) -> int | None:
     path = lock_path(env)
     inherited = os.environ.pop(FD_VARIABLE, None)
     for _ in range(20):
-        if inherited is not None and inherited.isdigit():
-            fd, inherited = int(inherited), None
-            os.set_inheritable(fd, False)
-        else:
+        fd = _adopt(inherited) if inherited is not None else None
+        inherited = None
+        if fd is None:
             fd = _open(env, path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -69,6 +68,17 @@ def acquire(env: Env) -> int | None:
             return fd
         os.close(fd)
     raise EnvError(f"could not lock {path}: it keeps being replaced")
+
+
+def _adopt(text: str) -> int | None:
+    """The lock descriptor the previous image of this process handed over, if valid."""
+    if not text.isdigit():
+        return None
+    try:
+        os.set_inheritable(int(text), False)
+    except OSError:
+        return None
+    return int(text)
 
 
 def _open(env: Env, path: str) -> int:

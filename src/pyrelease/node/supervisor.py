@@ -13,7 +13,8 @@ One supervisor per daemon, in a session of its own with no terminal. It
   a node that stops because it was asked to (it says ``X_PYRELEASE_STOP=requested``
   with ``STOPPING=1``) is not restarted either, whatever its exit status;
 * tells the waiting ``daemon`` command how the first boot went, through a pipe
-  (one JSON line).
+  (one JSON line), after any ``{"status": ...}`` lines: why the node is not
+  ready yet, as it said with ``STATUS=``.
 
 A single selector loop drives all of it; signals reach the loop through
 ``signal.set_wakeup_fd``, timers through the selector's timeout. The channels
@@ -273,6 +274,8 @@ class Supervisor:
             return  # not from our node: ignore
         if "STATUS" in fields:
             self.node_status = fields["STATUS"][:500]
+            if not self.ever_ready:  # the waiting `daemon` command shows it at once
+                self._verdict({"status": self.node_status})
         if fields.get("STOPPING") == "1" and fields.get("X_PYRELEASE_STOP") == "requested":
             self.node_stop_requested = True
         if fields.get("READY") == "1":
