@@ -52,6 +52,11 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+if os.environ.get("STP_IMPORT_SLEEP"):  # a module that is slow to import (preloading)
+    print("stp importing slowly", flush=True)
+    time.sleep(float(os.environ["STP_IMPORT_SLEEP"]))
+
+
 def start(ctx):
     how = os.environ.get("STP_START", "ready")
     print(f"stp starting ({how})", flush=True)
@@ -81,6 +86,16 @@ if os.environ.get("STP_CONFIG_SLEEP"):
 config("stp", port=int(os.environ.get("PORT", "1")))
 """
 
+RELEASES = """
+[tool.pyrelease]
+mod = "stp.app:start"
+default_release = "stp"
+
+[tool.pyrelease.releases.stp]
+[tool.pyrelease.releases.early]
+start_distribution_during_config = true
+"""
+
 REGEX_RPC = "print('go', flush=True)\nimport re\nre.match(r'(a+)+$', 'a' * 40 + 'b')"
 
 
@@ -96,15 +111,20 @@ def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
          "-w", str(base / "wheels"), str(stpbase)],
         check=True, capture_output=True,
     )  # fmt: skip
-    project = make_dist(
-        base, "stp", "stp", STP, '["stpbase"]', '[tool.pyrelease]\nmod = "stp.app:start"'
-    )
+    project = make_dist(base, "stp", "stp", STP, '["stpbase"]', RELEASES)
     (project / "config").mkdir()
     (project / "config" / "runtime.py").write_text(RUNTIME)
     write_pylock(project, sorted((base / "wheels").glob("*.whl")))
     result = pyrelease("build", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
+    result = pyrelease("build", "early", "--no-compile", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
     return project / "_build" / "prod" / "rel" / "stp" / "bin" / "stp"
+
+
+def early_script(script: Path) -> Path:
+    """The release whose control channel starts before its runtime config."""
+    return script.parents[2] / "early" / "bin" / "early"
 
 
 @pytest.fixture
@@ -139,6 +159,27 @@ def test_a_signal_during_runtime_config_stops_the_boot(script: Path, tmp_path: P
     assert "stpbase started" not in out  # nothing had started, nothing was started
     assert_no_traceback(out)
     assert not (tmp_path / "rtmp" / "sockets" / "stp.sock").exists()
+
+
+@pytest.mark.parametrize(
+    ("phase", "env", "seen"),
+    [("config", {"STP_CONFIG_SLEEP": "120"}, "runtime config sleeping"),
+     ("preload", {"STP_IMPORT_SLEEP": "120"}, "stp importing slowly")],
+)  # fmt: skip
+def test_the_stop_command_interrupts_the_boot(script: Path, tmp_path: Path, phase: str,
+                                              env: dict[str, str], seen: str) -> None:  # fmt: skip
+    early = early_script(script)  # its channel is up while the runtime config runs
+    env = env_with(tmp_path, RELEASE_STOP_TIMEOUT="30", **env)
+    with node(early, env) as n:
+        n.wait_for(seen)
+        out = run(early, "stop", env=env, timeout=60)
+        assert (out.returncode, out.stderr) == (0, "")
+        assert n.wait(10) == 0, n.output()
+        log = n.output()
+    assert "received a stop request while booting, stopping" in log
+    assert "stpbase started" not in log
+    assert_no_traceback(log)
+    assert not (tmp_path / "rtmp" / "sockets" / "early.sock").exists()
 
 
 @pytest.mark.parametrize("how", ["stop", "SIGTERM"])

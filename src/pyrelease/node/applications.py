@@ -5,6 +5,8 @@ thread. Returning ``None`` means the application ended normally, raising means
 it ended abnormally, returning any other object means it runs until the node
 stops it. A start callable that blocks (a server loop) calls ``ctx.ready()``
 once it serves; the next application starts after ``ready()`` or a return.
+Stopping runs an application's ``on_stop`` callbacks in a thread of their own
+and waits for its start to return, the whole bounded by the shutdown timeout.
 
 What the node does when an application ends depends on its mode, as in OTP:
 
@@ -199,7 +201,7 @@ class Controller:
             if runner.is_alive():
                 self.log(
                     f"application {name} did not stop within {timeout:g}s: a stop callback "
-                    f"is still running ({running[-1]})"
+                    f"is still running ({running[-1] if running else 'the first'})"
                 )
                 return False
         thread = app.thread
