@@ -289,6 +289,22 @@ def test_a_second_start_is_refused_even_without_a_control_channel(
         assert n.proc.poll() is None
 
 
+def test_a_killed_node_never_blocks_the_next_start(script: Path, tmp_path: Path) -> None:
+    env = env_with(tmp_path)
+    lock = tmp_path / "rtmp" / "stp.lock"
+    with node(script, env) as n:
+        n.wait_for("started in")
+        assert lock.read_text() == f"{n.proc.pid}\n"
+        n.signal(signal.SIGKILL)
+        n.wait(10)
+    assert lock.exists()  # left behind, with a dead pid in it: not a lock any more
+    with node(script, env) as n:
+        n.wait_for("started in")
+        assert run(script, "stop", env=env).returncode == 0
+        assert n.wait(10) == 0
+    assert not lock.exists()  # a node that exits removes it
+
+
 def test_simultaneous_starts_boot_exactly_one_node(script: Path, tmp_path: Path) -> None:
     env = {**base_env(), **env_with(tmp_path)}
     for _ in range(3):
