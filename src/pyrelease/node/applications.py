@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from pyrelease.node import notify
 from pyrelease.node.manifest import AppEntry
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -34,6 +35,21 @@ if TYPE_CHECKING:
     from typing import Any
 
 STARTED_MODES = ("permanent", "transient", "temporary")
+
+# A start that neither returns nor calls ready() for this long gets one hint in the log.
+READY_HINT_AFTER = 5.0
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop arrived while the node was booting or starting its applications.
+
+    A kind of ``KeyboardInterrupt``, so that the code it interrupts (a runtime
+    config, a module being preloaded) lets it through as it would Ctrl-C.
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class ReleaseInfo:
@@ -102,8 +118,9 @@ class Controller:
 
     Events are ``("woke", app)`` when an application called ``ready()`` or its
     start returned or raised, and ``("ended", app)`` when it ended by itself.
-    The node waits for them on the same queue as for signals and stop
-    requests, so a stop is noticed while an application is still starting.
+    They share the node's queue with its signals (``("signal", signum)``) and
+    requests (``("stop", None)``, ``("restart", …)``), so a stop is noticed while
+    an application is still starting.
     """
 
     def __init__(
@@ -121,22 +138,64 @@ class Controller:
         self.events = events
         self.started: list[Application] = []
 
-    def start_all(self, wait: Callable[[Application], None]) -> Application | None:
+    def start_all(self) -> Application | None:
         """Start applications in order; return the first that failed to start, if any.
 
-        ``wait(app)`` returns once ``app`` woke (see the class docstring); it
-        raises to abandon the start (a stop was requested): the applications
-        started so far, the one starting included, are in ``started``.
-        A temporary application that fails to start is logged and skipped.
+        Raise :class:`StopRequested` when a stop comes meanwhile: the
+        applications started so far, the one starting included, are in
+        ``started``. A temporary application that fails to start is logged and
+        skipped. Other events that come meanwhile are put back for the main loop.
         """
-        for entry in self.entries:
-            app = self._launch(entry)
-            wait(app)
-            if app.outcome in ("starting", "running"):
-                self.log(f"application {entry.name} started ({entry.mode})")
-            elif app.outcome == "abnormal" and entry.mode != "temporary":
-                return app
-        return None
+        later: list[tuple[str, Any]] = []
+        try:
+            for entry in self.entries:
+                app = self._launch(entry)
+                self._wait(app, later)
+                if app.outcome in ("starting", "running"):
+                    self.log(f"application {entry.name} started ({entry.mode})")
+                elif app.outcome == "abnormal" and entry.mode != "temporary":
+                    return app
+            return None
+        finally:
+            for event in later:
+                self.events.put(event)
+
+    def _wait(self, app: Application, later: list[tuple[str, Any]]) -> None:
+        """Wait until ``app`` woke; after ``READY_HINT_AFTER`` s, say once what to do."""
+        hint_at: float | None = time.monotonic() + READY_HINT_AFTER
+        while True:
+            try:
+                timeout = None if hint_at is None else max(0.0, hint_at - time.monotonic())
+                kind, payload = self.events.get(timeout=timeout)
+            except queue.Empty:
+                hint_at = None
+                self._hint(app)
+                continue
+            if kind == "signal":
+                import signal
+
+                raise StopRequested(signal.Signals(payload).name)
+            if kind == "stop":
+                raise StopRequested("a stop request")
+            if kind != "woke":
+                later.append((kind, payload))
+            elif payload is app:
+                if hint_at is None:
+                    notify.notify("STATUS=")
+                return
+
+    def _hint(self, app: Application) -> None:
+        """One line on a start that neither returned nor called ``ready()``."""
+        name = app.entry.name
+        self.log(
+            f"application {name} has neither returned from its start nor called ctx.ready() "
+            f"after {READY_HINT_AFTER:g}s; the node is not ready until it does. If its start "
+            "blocks to serve (uvicorn.run, serve_forever), call ctx.ready() once it serves "
+            "(or run the server in a thread and return)"
+        )
+        notify.notify(
+            f"STATUS=application {name} has neither returned from its start nor called ctx.ready()"
+        )
 
     def _launch(self, entry: AppEntry) -> Application:
         ctx = Context(entry.key, self.release, dict(self.config.get(entry.key, {})))

@@ -28,7 +28,7 @@ from pyrelease.node import (
     providers,
     vmargs,
 )
-from pyrelease.node.applications import Controller, ReleaseInfo, decide
+from pyrelease.node.applications import Controller, ReleaseInfo, StopRequested, decide
 from pyrelease.node.releaseenv import AlreadyRunning, Env, EnvError
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -128,15 +128,13 @@ def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
         return node.exit(0)
     assert node.controller is not None
     try:
-        failed = node.controller.start_all(node.wait_started)
+        failed = node.controller.start_all()
     except StopRequested as stop:
         log(f"received {stop.why} while starting, stopping")
         return node.exit(node.stop(0, requested=True))
     if failed is not None:
         log(f"application {failed.entry.name} failed to start; stopping the node")
         return node.exit(node.stop(1))
-    for event in node.deferred:  # what happened meanwhile, for the main loop
-        node.events.put(event)
     bootgc.settle(node.vm.gc_threshold)
     if node.prune:
         os.unlink(node.prune)
@@ -150,22 +148,6 @@ def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
 def _leave(code: int | None = None) -> None:
     """``exit()``/``quit()`` in the REPL (``-S`` means ``site`` did not define them)."""
     raise SystemExit(code)
-
-
-class StopRequested(KeyboardInterrupt):
-    """A stop arrived while the node was booting or starting its applications.
-
-    A kind of ``KeyboardInterrupt``, so that the code it interrupts (a runtime
-    config, a module being preloaded) lets it through as it would Ctrl-C.
-    """
-
-    def __init__(self, why: str) -> None:
-        super().__init__(why)
-        self.why = why
-
-
-# A start that neither returns nor calls ready() for this long gets one hint in the log.
-READY_HINT_AFTER = 5.0
 
 
 class Node:
@@ -185,7 +167,6 @@ class Node:
         # blocking parts: runtime config, preloading); otherwise it is queued.
         self.interruptible = False
         self.stop_why: str | None = None  # the first stop asked for, while booting
-        self.deferred: list[tuple[str, Any]] = []
 
     def boot(self) -> manifest.Manifest:
         """Compute the configuration, open the channel, preload; ready to start apps."""
@@ -257,45 +238,6 @@ class Node:
         self.events.put(("restart", done))
         done["event"].wait()
         return done["error"]
-
-    def wait_started(self, app: Any) -> None:
-        """Wait until ``app`` woke (ready, returned or raised); raise on a stop.
-
-        After ``READY_HINT_AFTER`` seconds, say once what a start that blocks
-        must do. Other events (an earlier application ended, a restart request)
-        are kept in ``deferred`` for the main loop.
-        """
-        hint_at: float | None = time.monotonic() + READY_HINT_AFTER
-        while True:
-            try:
-                timeout = None if hint_at is None else max(0.0, hint_at - time.monotonic())
-                kind, payload = self.events.get(timeout=timeout)
-            except queue.Empty:
-                hint_at = None
-                self.hint(app)
-                continue
-            if kind in ("signal", "stop"):
-                raise StopRequested(self.stop_why or "a stop request")
-            if kind == "woke":
-                if payload is app:
-                    if hint_at is None:
-                        notify.notify("STATUS=")
-                    return
-            else:
-                self.deferred.append((kind, payload))
-
-    def hint(self, app: Any) -> None:
-        """One line on a start that neither returned nor called ``ready()``."""
-        name = app.entry.name
-        log(
-            f"application {name} has neither returned from its start nor called ctx.ready() "
-            f"after {READY_HINT_AFTER:g}s; the node is not ready until it does. If its start "
-            "blocks to serve (uvicorn.run, serve_forever), call ctx.ready() once it serves "
-            "(or run the server in a thread and return)"
-        )
-        notify.notify(
-            f"STATUS=application {name} has neither returned from its start nor called ctx.ready()"
-        )
 
     def console(self) -> None:
         """``start_iex``: a REPL on the node's terminal; leaving it stops the node."""
@@ -373,14 +315,10 @@ class Node:
         appconfig.set_current(config, env=env_name)
         self.controller.config = config
         try:
-            failed = self.controller.start_all(self.wait_started)
+            failed = self.controller.start_all()
         except StopRequested:
             self.events.put(("stop", None))  # the main loop stops the node next
             return "a stop was requested while restarting"
-        finally:
-            for event in self.deferred:
-                self.events.put(event)
-            self.deferred.clear()
         if failed is not None:
             return f"application {failed.entry.name} failed to start"
         log("restarted")
