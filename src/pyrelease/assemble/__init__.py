@@ -20,9 +20,15 @@ from pyrelease.assemble.fsutil import (
     normalize_tree,
     source_date_epoch,
     swap_into_place,
+    walk_sorted,
 )
 from pyrelease.assemble.libs import LibDir, write_libs
-from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
+from pyrelease.assemble.runtime import (
+    bundle_runtime,
+    host_triple,
+    needed_system_libs,
+    newest_glibc,
+)
 from pyrelease.assemble.tarball import write_tarball
 from pyrelease.release import Release
 
@@ -47,6 +53,16 @@ def assemble(release: Release) -> Release:
     return release
 
 
+def _binaries(root: Path) -> list[Path]:
+    """The files of the release that may be ELF: shared objects and executables."""
+    return [
+        p
+        for p in walk_sorted(root)
+        if not p.is_symlink()
+        and (p.name.endswith(".so") or ".so." in p.name or p.parent.name == "bin")
+    ]
+
+
 def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
@@ -65,6 +81,8 @@ def _fill(release: Release, root: Path) -> None:
         "python": python.version,
         "include_runtime": spec.include_runtime is not False,
         "needed_libs": sorted(set(runtime_libs) | set(needed_system_libs(extensions))),
+        # The newest glibc symbol version its binaries need: a deploy checks the target's.
+        "glibc": newest_glibc(_binaries(root)),
         "pyrelease": pyrelease.__version__,
         "source_date_epoch": source_date_epoch(),
     }
