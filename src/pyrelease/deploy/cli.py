@@ -128,6 +128,13 @@ def push(tarball: Path, url: str, sign_key: Path | None) -> None:  # fmt: skip
     help="Refuse a tarball that unpacks to more bytes.",
 )
 @click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=4,
+    show_default=True,
+    help="How often to resume a broken download before giving up.",
+)
+@click.option(
     "--skip-host-check",
     is_flag=True,
     help="Do not check shared libraries and glibc version (the triple is always checked).",
@@ -148,7 +155,8 @@ def push(tarball: Path, url: str, sign_key: Path | None) -> None:  # fmt: skip
 @_timeout_option
 def pull(url: str, root: Path, version: str | None, name: str | None,
          allowed_signers: Path | None, keep: int, max_files: int, max_bytes: int,
-         skip_host_check: bool, then: str | None, timeout: float) -> None:  # fmt: skip
+         retries: int, skip_host_check: bool, then: str | None,
+         timeout: float) -> None:  # fmt: skip
     """Download, verify and unpack a release into ROOT/releases/VSN and make it current.
 
     The sha256 is always checked, the signature when --allowed-signers is given;
@@ -165,6 +173,7 @@ def pull(url: str, root: Path, version: str | None, name: str | None,
     options = PullOptions(
         url=url, root=root, version=version, name=name, allowed_signers=allowed_signers,
         limits=Limits(max_files, max_bytes), keep=keep, check_host=not skip_host_check,
+        retries=retries,
     )  # fmt: skip
     pulled = do_pull(options, os.environ, say)
     r = Root(root)

@@ -19,7 +19,7 @@ from pyrelease.deploy.errors import VerifyError
 from pyrelease.deploy.index import Entry
 from pyrelease.deploy.store import NotFound, Store, StoreError
 
-ATTEMPTS = 5
+RETRIES = 4
 BACKOFF = (0.5, 1, 2, 4)  # seconds before the 2nd, 3rd... attempt
 
 
@@ -73,9 +73,14 @@ def download(
     entry: Entry,
     downloads: Path,
     say: Callable[[str], None],
+    retries: int = RETRIES,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Path:
-    """Download ``entry``'s artifact into ``downloads`` and check its size and sha256."""
+    """Download ``entry``'s artifact into ``downloads`` and check its size and sha256.
+
+    A broken transfer is retried ``retries`` times, each time from the bytes
+    already on disk (a ``Range`` request where the store supports it).
+    """
     part = downloads / (entry.file.replace("/", "_") + ".part")
     if part.exists() and part.stat().st_size > entry.size:
         part.unlink()
@@ -85,7 +90,8 @@ def download(
     progress = Progress(f"downloading {entry.file.rsplit('/', 1)[-1]}", entry.size, say)
     progress.start(have)
     try:
-        for attempt in range(ATTEMPTS):
+        attempts = retries + 1
+        for attempt in range(attempts):
             try:
                 with open(part, "ab") as out:
                     for chunk in store.get(entry.file, start=have):
@@ -103,9 +109,9 @@ def download(
                     "push the release again"
                 ) from None
             except StoreError as exc:
-                if attempt == ATTEMPTS - 1:
+                if attempt == attempts - 1:
                     raise StoreError(
-                        f"{exc} (gave up after {ATTEMPTS} attempts; the next pull resumes)"
+                        f"{exc} (gave up after {attempts} attempts; the next pull resumes)"
                     ) from None
                 say(f"{exc}; retrying from {_mb(have)}")
                 sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])

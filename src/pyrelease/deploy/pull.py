@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pyrelease.deploy import host
 from pyrelease.deploy.artifact import build_info, parse_sha256
-from pyrelease.deploy.download import download, fetch_small
+from pyrelease.deploy.download import RETRIES, download, fetch_small
 from pyrelease.deploy.errors import DeployError, VerifyError
 from pyrelease.deploy.index import Entry, index_name, read_index
 from pyrelease.deploy.layout import Root
@@ -42,6 +42,7 @@ class PullOptions:
     limits: Limits | None = None
     keep: int = DEFAULT_KEEP
     check_host: bool = True
+    retries: int = RETRIES
 
 
 @dataclass
@@ -174,7 +175,7 @@ def pull(options: PullOptions, environ: Mapping[str, str], say: Callable[[str], 
             root.switch(version)
             say(f"{name} {version} was already unpacked in {root.path}, now current")
             return Pulled(name, version, before, changed=True)
-        artifact = download(store, entry, root.downloads, say)
+        artifact = download(store, entry, root.downloads, say, retries=options.retries)
         try:
             _check_sha256_file(store, entry)
             signature = _check_signature(
