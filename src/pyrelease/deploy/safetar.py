@@ -31,6 +31,16 @@ DEFAULT_MAX_MEMBERS = 100_000
 DEFAULT_MAX_BYTES = 4 * 1024**3  # 4 GiB unpacked; a release is usually well under 200 MiB
 
 
+class UnreadableArchive(UnsafeArchive):
+    """The file is not a tarball, or is truncated or corrupt."""
+
+    def __init__(self, path: Path, exc: BaseException) -> None:
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0].rstrip(":")
+        super().__init__(
+            f"{path.name} is not a readable tarball ({detail}): build or download it again"
+        )
+
+
 @dataclass
 class Limits:
     """How much one tarball may unpack to."""
@@ -131,7 +141,7 @@ def scan(path: Path, limits: Limits, want: str | None = None) -> bytes | None:
                     f = tar.extractfile(member)
                     found = f.read(1024 * 1024) if f is not None else None
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise UnsafeArchive(f"{path.name} is not a readable tarball ({exc})") from None
+        raise UnreadableArchive(path, exc) from None
     return found
 
 
@@ -159,4 +169,4 @@ def safe_extract(path: Path, dest: Path, limits: Limits) -> None:
         with tarfile.open(path, "r:*") as tar:
             tar.extractall(dest, filter=rules)
     except (tarfile.TarError, EOFError) as exc:
-        raise UnsafeArchive(f"{path.name} is not a readable tarball ({exc})") from None
+        raise UnreadableArchive(path, exc) from None
