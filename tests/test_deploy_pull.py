@@ -355,3 +355,23 @@ def test_concurrent_pulls_are_serialised(tmp_path: Path) -> None:
     assert "pulled demo 1.0.0" in out1
     assert "waited" in out2 and "already current in" in out2 and "nothing to do" in out2
     assert os.listdir(root / "releases") == ["1.0.0"]
+
+
+# --------------------------------------------------------------------------- systemd
+
+
+def test_unit_runs_current_with_type_notify(tmp_path: Path) -> None:
+    store, root = tmp_path / "store", tmp_path / "srv" / "demo"
+    fails(deploy("unit", "--root", root), "pull one first or pass --name")
+    ok(deploy("push", release(tmp_path, "1.0.0"), "--to", store))
+    ok(deploy("pull", "--from", store, "--root", root))
+    text = ok(deploy("unit", "--root", root, "--user", "svc"))
+    assert "\nType=notify\n" in text and "\nUser=svc\n" in text and "\nGroup=svc\n" in text
+    assert f"\nExecStart={root}/current/bin/demo start\n" in text
+
+
+def test_example_unit_is_the_shipped_template() -> None:
+    from pyrelease.deploy.unit import render_unit
+
+    example = Path(__file__).parents[1] / "examples" / "systemd" / "demo-deployed.service"
+    assert example.read_text() == render_unit("/srv/demo", "demo", "demo")

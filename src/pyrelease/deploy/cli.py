@@ -266,6 +266,24 @@ def prune(root: Path, keep: int) -> None:
     say(f"removed {', '.join(removed)}" if removed else "nothing to remove")
 
 
+@main.command()
+@_root_option
+@click.option("--name", help="The release's name (default: the current release's).")
+@click.option("--user", help="The user the service runs as (default: the release's name).")
+@click.option("--group", help="Its group (default: the user).")
+def unit(root: Path, name: str | None, user: str | None, group: str | None) -> None:
+    """Print a systemd unit (Type=notify) that runs ROOT/current/bin/NAME start."""
+    from pyrelease.deploy.layout import Root
+    from pyrelease.deploy.pull import installed_name
+    from pyrelease.deploy.unit import render_unit
+
+    r = Root(root)
+    name = name or installed_name(r)
+    if not name:
+        raise DeployError(f"no release is current in {r.path}: pull one first or pass --name")
+    click.echo(render_unit(str(r.path), name, user or name, group), nl=False)
+
+
 def run() -> None:
     """The console script: click's parsing, then one funnel for every expected error."""
     try:
