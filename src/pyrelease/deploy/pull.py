@@ -19,7 +19,7 @@ from pathlib import Path
 from pyrelease.deploy import host
 from pyrelease.deploy.artifact import build_info, parse_sha256
 from pyrelease.deploy.download import RETRIES, download, fetch_small
-from pyrelease.deploy.errors import DeployError, VerifyError
+from pyrelease.deploy.errors import DeployError, UnsafeArchive, VerifyError
 from pyrelease.deploy.index import Entry, index_name, read_index
 from pyrelease.deploy.layout import Root
 from pyrelease.deploy.safetar import Limits, safe_extract
@@ -181,9 +181,15 @@ def pull(options: PullOptions, environ: Mapping[str, str], say: Callable[[str], 
             signature = _check_signature(
                 store, entry, artifact, options.allowed_signers, root.downloads
             )
-            info = build_info(artifact, limits)
-            _check_info(info, entry, name, options, environ)
-            _unpack(root, artifact, version, limits)
+            try:
+                info = build_info(artifact, limits)
+                _check_info(info, entry, name, options, environ)
+                _unpack(root, artifact, version, limits)
+            except UnsafeArchive as exc:
+                raise UnsafeArchive(
+                    f"refused {entry.file}, nothing was unpacked: {exc}; a release built by "
+                    "pyrelease never looks like this, so check who can write to the store"
+                ) from None
         finally:
             artifact.unlink(missing_ok=True)
         root.switch(version)
