@@ -20,6 +20,7 @@ from deploy_helpers import (
     deploy,
     make_tarball,
     publish_raw,
+    snapshot,
     start_deploy,
     store_server,
 )
@@ -171,8 +172,21 @@ def test_pull_errors_name_the_problem(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     fails(deploy("pull", "--from", store, "--root", blocker / "root"), "is not writable")
-    fails(deploy("rollback", "--root", root), "no previous version")
+    fails(deploy("rollback", "--root", root), "no release is current")
     assert not (root / "current").exists()
+    ok(deploy("pull", "--from", store, "--root", root))
+    fails(deploy("rollback", "--root", root), "no previous version")
+
+
+def test_a_version_that_is_not_a_folder_name_is_refused(tmp_path: Path) -> None:
+    store, root = tmp_path / "store", tmp_path / "srv" / "demo"
+    info = build_info(version="../../../evil")
+    publish_raw(store, make_tarball(tmp_path / "evil.tar.gz", info), info)
+    before = snapshot(tmp_path, skip=root)
+    fails(deploy("pull", "--from", store, "--root", root), "not a PEP 440 version")
+    assert snapshot(tmp_path, skip=root) == before
+    assert os.listdir(root.parent) == ["demo"]
+    assert os.listdir(root / "releases") == []
 
 
 def test_wrong_triple_is_refused_naming_both(tmp_path: Path) -> None:
@@ -335,6 +349,30 @@ def test_killed_download_resumes_on_the_next_pull(tmp_path: Path) -> None:
         out = ok(deploy("pull", "--from", server.url, "--root", root))
         assert "resuming the download at" in out and "pulled demo 1.0.0" in out
         assert os.listdir(root / ".downloads") == []
+
+
+def test_pull_killed_midway_leaves_current_and_resumes(tmp_path: Path) -> None:
+    store, root = tmp_path / "store", tmp_path / "srv" / "demo"
+    ok(deploy("push", release(tmp_path, "1.0.0"), "--to", store))
+    ok(deploy("pull", "--from", store, "--root", root))
+    with store_server(tmp_path / "http") as server:
+        ok(deploy("push", release(tmp_path, "2.0.0"), "--to", server.url))
+        server.delay = 0.5
+        proc = start_deploy("pull", "--from", server.url, "--root", root)
+        obj = f"demo/2.0.0/demo-2.0.0-{HOST}.tar.gz"
+        deadline = time.monotonic() + 60
+        while not any(m == "GET" and p.endswith(obj) for m, p, _ in server.log):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(1)
+        proc.kill()  # SIGKILL: no clean-up code runs
+        proc.communicate(timeout=30)
+        assert current(root) == "releases/1.0.0"
+        assert sorted(os.listdir(root / "releases")) == ["1.0.0"]
+        server.delay = 0
+        out = ok(deploy("pull", "--from", server.url, "--root", root))
+    assert "resuming the download at" in out and "pulled demo 2.0.0" in out
+    assert current(root) == "releases/2.0.0"
 
 
 def test_concurrent_pulls_are_serialised(tmp_path: Path) -> None:

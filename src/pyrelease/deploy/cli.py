@@ -219,6 +219,8 @@ def rollback(root: Path, restart: bool, timeout: float) -> None:
     from pyrelease.deploy.layout import Root
 
     r = Root(root)
+    if r.current() is None:
+        raise DeployError(f"no release is current in {r.path}: check --root")
     with r.locked(say):
         before = (r.current(), r.previous())
         if before[1] is None:

@@ -60,11 +60,16 @@ def parse_version(text: str) -> Version:
         raise DeployError(f"{text!r} is not a PEP 440 version: give one like 1.2.3") from None
 
 
-def _key(entry: Entry) -> Version:
+def _version_key(text: str) -> Version:
+    """PEP 440 order; a malformed version (from a broken store) sorts first."""
     try:
-        return Version(entry.version)
+        return Version(text)
     except InvalidVersion:
         return Version("0.dev0")
+
+
+def _key(entry: Entry) -> Version:
+    return _version_key(entry.version)
 
 
 @dataclass
@@ -92,7 +97,7 @@ class Index:
         """The entry to pull: ``version`` for ``triple``, or the newest for ``triple``."""
         if not self.entries:
             raise DeployError(f"{where} has no versions of {self.name}: push one first")
-        versions = sorted({e.version for e in self.entries}, key=Version)
+        versions = sorted({e.version for e in self.entries}, key=_version_key)
         if version is not None:
             wanted = parse_version(version)
             same = [e for e in self.entries if _key(e) == wanted]

@@ -43,6 +43,24 @@ def _version_key(name: str) -> tuple[int, Version | str]:
         return (0, name)
 
 
+def check_version_dir(version: str) -> str:
+    """``version`` when it is safe as a folder name under ``releases/`` (a PEP 440 version)."""
+    try:
+        Version(version)
+    except InvalidVersion:
+        valid = False
+    else:
+        valid = (
+            bool(version) and version[0].isalnum() and "/" not in version and "\\" not in version
+        )
+    if not valid:
+        raise DeployError(
+            f"the store lists a version {version!r} that is not a PEP 440 version: "
+            "push releases with release-deploy push"
+        )
+    return version
+
+
 class Root:
     """A deploy root: versions side by side, ``current`` and ``previous`` links."""
 

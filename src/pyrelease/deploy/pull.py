@@ -21,7 +21,7 @@ from pyrelease.deploy.artifact import build_info, parse_sha256
 from pyrelease.deploy.download import RETRIES, download, fetch_small
 from pyrelease.deploy.errors import DeployError, UnsafeArchive, VerifyError
 from pyrelease.deploy.index import Entry, index_name, read_index
-from pyrelease.deploy.layout import Root
+from pyrelease.deploy.layout import Root, check_version_dir
 from pyrelease.deploy.safetar import Limits, safe_extract
 from pyrelease.deploy.signing import verify
 from pyrelease.deploy.store import NotFound, Store, StoreError
@@ -166,7 +166,7 @@ def pull(options: PullOptions, environ: Mapping[str, str], say: Callable[[str], 
         name = resolve_name(store, root, options.name)
         index = read_index(store, name)
         entry = index.choose(host.host_triple(), options.version, store.url)
-        version = entry.version
+        version = check_version_dir(entry.version)
         before = (root.current(), root.previous())
         if before[0] == version:
             say(f"{name} {version} is already current in {root.path}, nothing to do")
