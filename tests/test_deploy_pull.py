@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from deploy_helpers import (
+    DEPLOY,
     add_file,
     build_info,
     deploy,
@@ -413,3 +414,33 @@ def test_example_unit_is_the_shipped_template() -> None:
 
     example = Path(__file__).parents[1] / "examples" / "systemd" / "demo-deployed.service"
     assert example.read_text() == render_unit("/srv/demo", "demo", "demo")
+
+
+def test_progress_bar_on_a_terminal_plain_lines_otherwise(tmp_path: Path) -> None:
+    import pty
+
+    store = tmp_path / "store"
+    ok(deploy("push", release(tmp_path, "1.0.0"), "--to", store))
+    plain = ok(deploy("pull", "--from", store, "--root", tmp_path / "a" / "demo"))
+    assert "25% of" in plain and "100% of" in plain
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [*DEPLOY, "pull", "--from", str(store), "--root", str(tmp_path / "b" / "demo")],
+        stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert b"downloading demo-1.0.0" in screen and b"100%" in screen and b"[" in screen
+    assert "25% of" not in out and "pulled demo 1.0.0" in out

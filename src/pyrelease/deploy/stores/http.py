@@ -40,7 +40,9 @@ class HttpStore:
         check_name(name)
         return f"{self.base}/{quote(name)}"
 
-    def _request(self, method: str, name: str, **kwargs: object) -> requests.Response:
+    def _request(
+        self, method: str, name: str, allow: tuple[int, ...] = (), **kwargs: object
+    ) -> requests.Response:
         try:
             resp = self.session.request(method, self._url(name), timeout=TIMEOUT, **kwargs)  # type: ignore[arg-type]
         except requests.RequestException as exc:
@@ -58,7 +60,7 @@ class HttpStore:
                 f"the store {self.url} refused {method} {name} (HTTP {resp.status_code}), "
                 f"{hint}: set {TOKEN_VARIABLE} to a token it accepts"
             )
-        if resp.status_code >= 400:
+        if resp.status_code >= 400 and resp.status_code not in allow:
             resp.close()
             raise StoreError(
                 f"the store {self.url} answered {method} {name} with HTTP {resp.status_code}"
@@ -77,8 +79,8 @@ class HttpStore:
 
     def get(self, name: str, start: int = 0) -> Iterator[bytes]:
         headers = {"Range": f"bytes={start}-"} if start else {}
-        resp = self._request("GET", name, headers=headers, stream=True)
-        if start and resp.status_code == 416:
+        resp = self._request("GET", name, allow=(416,), headers=headers, stream=True)
+        if resp.status_code == 416:  # nothing left after ``start``: the file is whole
             resp.close()
             return iter(())
         skip = start if start and resp.status_code != 206 else 0  # the server ignored Range
