@@ -444,3 +444,37 @@ def test_progress_bar_on_a_terminal_plain_lines_otherwise(tmp_path: Path) -> Non
     assert proc.returncode == 0
     assert b"downloading demo-1.0.0" in screen and b"100%" in screen and b"[" in screen
     assert "25% of" not in out and "pulled demo 1.0.0" in out
+
+
+def test_full_disk_leaves_current_and_no_partial_release(tmp_path: Path) -> None:
+    import shlex
+    import shutil
+
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    probe = subprocess.run(["unshare", "--mount", "--map-root-user", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("mount namespaces are not available here")
+    store, disk = tmp_path / "store", tmp_path / "disk"
+    disk.mkdir()
+    root = disk / "demo"
+    ok(deploy("push", release(tmp_path, "1.0.0"), "--to", store))
+    # 2.0.0 downloads as a few kilobytes but unpacks to 3 MB: more than the 2 MB disk.
+    big = make_tarball(tmp_path / "build" / "demo-2.0.0.tar.gz", build_info(version="2.0.0"),
+                       [add_file("lib/zeros.bin", bytes(3_000_000))])  # fmt: skip
+    ok(deploy("push", big, "--to", store))
+    pull = " ".join(shlex.quote(a) for a in [*DEPLOY, "pull", "--from", str(store), "--root"])
+    script = f"""
+        mount -t tmpfs -o size=2m none {disk} || exit 99
+        {pull} {root} --version 1.0.0 >/dev/null || exit 98
+        {pull} {root}
+        echo "rc=$?"
+        echo "current=$(readlink {root}/current)"
+        echo "releases=$(ls -A {root}/releases | tr '\\n' ' ')"
+    """
+    result = subprocess.run(["unshare", "--mount", "--map-root-user", "sh", "-c", script],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert "rc=1" in result.stdout, result.stdout + result.stderr
+    assert "No space left on device" in result.stderr and "free some space" in result.stderr
+    assert "current=releases/1.0.0" in result.stdout
+    assert "releases=1.0.0 \n" in result.stdout
