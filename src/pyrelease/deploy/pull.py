@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pyrelease.deploy import host
 from pyrelease.deploy.artifact import build_info, parse_sha256
@@ -24,7 +25,7 @@ from pyrelease.deploy.index import Entry, index_name, read_index
 from pyrelease.deploy.layout import Root, check_version_dir
 from pyrelease.deploy.safetar import Limits, safe_extract
 from pyrelease.deploy.signing import verify
-from pyrelease.deploy.store import NotFound, Store, StoreError
+from pyrelease.deploy.store import NotFound, Store
 from pyrelease.deploy.stores import open_store
 
 DEFAULT_KEEP = 5
@@ -122,7 +123,9 @@ def _check_sha256_file(store: Store, entry: Entry) -> None:
         )
 
 
-def _check_info(info: dict, entry: Entry, name: str, options: PullOptions, environ) -> None:  # type: ignore[type-arg, no-untyped-def]
+def _check_info(
+    info: dict[str, Any], entry: Entry, name: str, options: PullOptions, environ: Mapping[str, str]
+) -> None:
     if info["name"] != name or info["version"] != entry.version:
         raise VerifyError(
             f"the tarball holds {info['name']} {info['version']} but the index says {name} "
@@ -193,11 +196,12 @@ def pull(options: PullOptions, environ: Mapping[str, str], say: Callable[[str], 
         finally:
             artifact.unlink(missing_ok=True)
         root.switch(version)
-        pruned = root.prune(options.keep)
+        try:
+            pruned = root.prune(options.keep)
+        except OSError as exc:  # the new version is current; an old one could not go
+            pruned = []
+            say(f"warning: could not remove old versions ({exc.strerror}); try prune later")
         if pruned:
             say(f"removed old versions {', '.join(pruned)} (keeping {options.keep})")
         say(f"pulled {name} {version} ({entry.triple}), sha256 ok, {signature}, now current")
         return Pulled(name, version, before, changed=True)
-
-
-__all__ = ["DEFAULT_KEEP", "PullOptions", "Pulled", "StoreError", "pull"]
