@@ -8,6 +8,7 @@ produced (only ``releases/COOKIE`` is carried over, as in the model).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,6 @@ from pyrelease.assemble.fsutil import (
     normalize_tree,
     source_date_epoch,
     swap_into_place,
-    walk_sorted,
 )
 from pyrelease.assemble.libs import LibDir, write_libs
 from pyrelease.assemble.runtime import (
@@ -55,12 +55,16 @@ def assemble(release: Release) -> Release:
 
 def _binaries(root: Path) -> list[Path]:
     """The files of the release that may be ELF: shared objects and executables."""
-    return [
-        p
-        for p in walk_sorted(root)
-        if not p.is_symlink()
-        and (p.name.endswith(".so") or ".so." in p.name or p.parent.name == "bin")
-    ]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        in_bin = os.path.basename(dirpath) == "bin"
+        for name in sorted(filenames):
+            if in_bin or name.endswith(".so") or ".so." in name:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    found.append(Path(path))
+    return found
 
 
 def _fill(release: Release, root: Path) -> None:
