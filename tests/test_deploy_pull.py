@@ -137,6 +137,19 @@ def test_list_marks_current_and_previous(tmp_path: Path) -> None:
     ]
 
 
+def test_list_from_a_store(tmp_path: Path, keys: dict[str, Path]) -> None:
+    store = tmp_path / "store"
+    ok(deploy("push", release(tmp_path, "1.0.0"), "--to", store))
+    ok(deploy("push", release(tmp_path, "1.10.0"), "--to", store, "--sign-key", keys["ci"]))
+    lines = ok(deploy("list", "--from", store)).splitlines()
+    assert [line.split()[:2] for line in lines] == [["1.0.0", HOST], ["1.10.0", HOST]]
+    assert lines[1].endswith("signed") and not lines[0].endswith("signed")
+    fails(deploy("list"), "list needs --root ROOT")
+    with store_server(tmp_path / "http") as server:
+        fails(deploy("list", "--from", server.url), "pass --name")
+        assert "no versions of demo" in ok(deploy("list", "--from", server.url, "--name", "demo"))
+
+
 def test_pull_keeps_the_last_n_versions(tmp_path: Path) -> None:
     store, root = tmp_path / "store", tmp_path / "srv" / "demo"
     for n in range(1, 5):

@@ -189,11 +189,23 @@ def pull(url: str, root: Path, version: str | None, name: str | None,
 
 
 @main.command(name="list")
-@_root_option
-def list_(root: Path) -> None:
-    """The versions in ROOT/releases, newest last, marking current and previous."""
+@click.option(
+    "--root",
+    envvar="RELEASE_DEPLOY_ROOT",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="List the versions unpacked in this deploy root (RELEASE_DEPLOY_ROOT).",
+)
+@click.option("--from", "url", help="List the versions in this store instead.")
+@click.option("--name", help="With --from: the release (default: the store's only one).")
+def list_(root: Path | None, url: str | None, name: str | None) -> None:
+    """The versions in ROOT/releases, marking current and previous; or those in a store."""
     from pyrelease.deploy.layout import Root
 
+    if url is not None:
+        _list_store(url, name)
+        return
+    if root is None:
+        raise DeployError("list needs --root ROOT (or --from URL for a store's versions)")
     r = Root(root)
     versions = r.versions()
     if not versions:
@@ -205,6 +217,20 @@ def list_(root: Path) -> None:
             "  (current)" if version == current else "  (previous)" if version == previous else ""
         )
         say(f"{'*' if version == current else ' '} {version}{mark}")
+
+
+def _list_store(url: str, name: str | None) -> None:
+    from pyrelease.deploy.index import read_index
+    from pyrelease.deploy.pull import resolve_name
+    from pyrelease.deploy.stores import open_store
+
+    store = open_store(url, os.environ)
+    index = read_index(store, resolve_name(store, None, name))
+    if not index.entries:
+        say(f"no versions of {index.name} in {url}")
+    for e in index.entries:
+        signed = "  signed" if e.signed else ""
+        say(f"{e.version}  {e.triple}  {e.size / 1e6:.1f} MB  {e.time}{signed}")
 
 
 @main.command()

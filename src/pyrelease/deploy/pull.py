@@ -68,19 +68,20 @@ def installed_name(root: Root) -> str | None:
         return None
 
 
-def resolve_name(store: Store, root: Root, name: str | None) -> str:
+def resolve_name(store: Store, root: Root | None, name: str | None) -> str:
     """Which release to pull: ``--name``, the one already current, ROOT's folder name
     when the store has it, else the only release in the store."""
     if name:
         return name
-    found = installed_name(root)
-    if found:
-        return found
-    try:
-        store.size(index_name(root.path.name))
-        return root.path.name
-    except NotFound:
-        pass
+    if root is not None:
+        found = installed_name(root)
+        if found:
+            return found
+        try:
+            store.size(index_name(root.path.name))
+            return root.path.name
+        except NotFound:
+            pass
     names = sorted(
         {n.split("/")[0] for n in store.list("") if n.count("/") == 1 and n.endswith("/index.json")}
     )
