@@ -144,7 +144,7 @@ def read_index(store: Store, name: str) -> Index:
         entries = [Entry(**{k: v for k, v in e.items() if k in known}) for e in data["versions"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise DeployError(
-            f"{index_name(name)} in {store.url} is not a valid index ({exc}): push a release "
-            "again to rewrite it"
+            f"{index_name(name)} in {store.url} is not a valid index ({type(exc).__name__}): "
+            "restore it from a backup or delete it and push the releases again"
         ) from None
     return Index(str(data.get("name", name)), entries)
