@@ -8,6 +8,7 @@ produced (only ``releases/COOKIE`` is carried over, as in the model).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,12 @@ from pyrelease.assemble.fsutil import (
 )
 from pyrelease.assemble.importgraph import Graph, needed_test_dirs
 from pyrelease.assemble.libs import LibDir, write_libs
-from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
+from pyrelease.assemble.runtime import (
+    bundle_runtime,
+    host_triple,
+    needed_system_libs,
+    newest_glibc,
+)
 from pyrelease.assemble.tarball import write_tarball
 from pyrelease.release import Release
 
@@ -46,6 +52,20 @@ def assemble(release: Release) -> Release:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return release
+
+
+def _binaries(root: Path) -> list[Path]:
+    """The files of the release that may be ELF: shared objects and executables."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        in_bin = os.path.basename(dirpath) == "bin"
+        for name in sorted(filenames):
+            if in_bin or name.endswith(".so") or ".so." in name:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    found.append(Path(path))
+    return found
 
 
 def _fill(release: Release, root: Path) -> None:
@@ -75,6 +95,8 @@ def _fill(release: Release, root: Path) -> None:
         "python": python.version,
         "include_runtime": spec.include_runtime is not False,
         "needed_libs": sorted(set(runtime_libs) | set(needed_system_libs(extensions))),
+        # The newest glibc symbol version its binaries need: a deploy checks the target's.
+        "glibc": newest_glibc(_binaries(root)),
         "pyrelease": pyrelease.__version__,
         "source_date_epoch": source_date_epoch(),
     }
