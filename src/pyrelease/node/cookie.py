@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from pyrelease.node.releaseenv import EnvError
+
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 LENGTH = 56
 
@@ -18,16 +20,30 @@ def cookie_path(root: str) -> str:
     return os.path.join(root, "releases", "COOKIE")
 
 
+class CookieError(EnvError):
+    """The cookie file exists but cannot be read (a user error: one sentence)."""
+
+
 def read_cookie(root: str) -> str | None:
-    """The cookie from ``RELEASE_COOKIE`` or ``releases/COOKIE``, or None."""
+    """The cookie from ``RELEASE_COOKIE`` or ``releases/COOKIE``, or None.
+
+    Raises ``CookieError`` when the file exists but cannot be read.
+    """
     value = os.environ.get("RELEASE_COOKIE")
     if value:
         return value
+    path = cookie_path(root)
     try:
-        with open(cookie_path(root), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return f.read().strip() or None
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else "not text"
+        raise CookieError(
+            f"cannot read the cookie file {path} ({why}); run this as the user the release "
+            "runs as, or give the cookie in RELEASE_COOKIE"
+        ) from None
 
 
 def _random_cookie() -> str:
@@ -49,6 +65,11 @@ def ensure_cookie(root: str) -> str:
         fd = os.open(cookie_path(root), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
     except FileExistsError:  # another node made it first
         return read_cookie(root) or value
+    except OSError as exc:  # a read-only release, or one owned by another user
+        raise CookieError(
+            f"cannot create the cookie file {cookie_path(root)} ({exc.strerror.lower()}); "
+            "give the cookie in RELEASE_COOKIE, or create that file (mode 0400)"
+        ) from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(value)
     return value
