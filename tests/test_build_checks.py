@@ -305,6 +305,15 @@ def test_a_syntax_error_in_a_config_provider_module_is_caught_at_build(tmp_path:
     assert not release_dir(project).exists()
 
 
+def test_a_build_time_config_error_names_the_file_and_line(tmp_path: Path) -> None:
+    config = "import os\n\nPORT = int(os.environ.get('BUILD_PORT', 'eighty'))\n"
+    project = svc(tmp_path, files={"config/config.py": config})
+    result = build(project)
+    assert_user_error(result, "config/config.py line 3: ValueError: invalid literal")
+    assert "ValueError(" not in result.stderr
+    assert not (project / "_build").exists()
+
+
 def test_a_runtime_config_error_at_boot_names_the_file_and_line(tmp_path: Path) -> None:
     runtime = (
         "import os\nfrom pyrelease.node.appconfig import config\n\n"

@@ -178,7 +178,9 @@ def build_time_config(release: Release) -> tuple[dict, list[dict]]:
     except appconfig.ConfigFileError as exc:
         raise BuildError(str(exc)) from None
     except Exception as exc:
-        raise BuildError(f"evaluating {path} failed: {exc!r}") from exc
+        from pyrelease.node.configload import describe_error
+
+        raise BuildError(describe_error(exc, str(path), "config/config.py")) from exc
     finally:
         os.chdir(saved)
     return values, appconfig.take_compile_env_reads()
