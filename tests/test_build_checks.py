@@ -119,6 +119,7 @@ def test_a_version_that_makes_the_tarball_name_too_long_is_refused(tmp_path: Pat
 
 STEPS = """
 import os
+import signal
 from pathlib import Path
 
 
@@ -126,6 +127,8 @@ def check(release):
     assert (release.path / "bin" / "svc").is_file(), "assemble's output is at release.path"
     tarball = Path(release.extra["tarball"])
     assert tarball.is_file() and tarball.name == f"svc-{release.version}.tar.gz"
+    if os.environ.get("FAIL_STEP") == "interrupt":
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while a step after assemble runs
     if os.environ.get("FAIL_STEP"):
         raise RuntimeError("upload refused")
     (release.path / "CHECKED").write_text(release.version)
@@ -146,9 +149,13 @@ def test_a_step_failing_after_assemble_keeps_the_previous_release(tmp_path: Path
 
     failed = build(project, "--overwrite", "--version", "2.0.0", env={"FAIL_STEP": "1"})
     assert_user_error(failed, "the step buildsteps:check failed", "upload refused")
-    assert "previous release" in failed.stderr
+    assert "buildsteps.py:" in failed.stderr and "previous release" in failed.stderr
+    interrupt = {"FAIL_STEP": "interrupt"}
+    interrupted = build(project, "--overwrite", "--version", "2.0.0", env=interrupt)
+    assert interrupted.returncode == 130, interrupted.stdout + interrupted.stderr
+    # after both: the previous release and tarball as they were, nothing left aside
     assert snapshot(release) == before
-    assert sorted(p.name for p in release.parent.iterdir()) == ["svc"]  # nothing left aside
+    assert sorted(p.name for p in release.parent.iterdir()) == ["svc"]
     assert not (tarballs / "svc-2.0.0.tar.gz").exists()
     assert (tarballs / "svc-1.0.0.tar.gz").read_bytes() == old_tar
     assert not [p for p in tarballs.iterdir() if p.name.startswith(".")]
@@ -161,6 +168,22 @@ def test_a_step_failing_after_assemble_keeps_the_previous_release(tmp_path: Path
     assert (tarballs / "svc-2.0.0.tar.gz").is_file()
     assert run(release / "bin" / "svc", "version").stdout == "svc 2.0.0\n"
     assert sorted(p.name for p in release.parent.iterdir()) == ["svc"]
+
+
+SET_VERSION = """
+def hostile(release):
+    release.version = "../../../evil"
+    return release
+"""
+
+
+def test_a_version_set_by_a_step_before_assemble_is_checked_too(tmp_path: Path) -> None:
+    tool = MOD + '[tool.pyrelease.releases.svc]\nsteps = ["setver:hostile", "assemble"]\n'
+    project = svc(tmp_path, tool, {"setver.py": SET_VERSION})
+    result = build(project)
+    assert_user_error(result, "'../../../evil' is not a valid PEP 440 version")
+    assert not release_dir(project).exists()
+    assert not [p for p in tmp_path.rglob("evil")]
 
 
 # --- special files ---------------------------------------------------------------------
