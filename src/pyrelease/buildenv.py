@@ -153,7 +153,14 @@ def prepare(
             _install_hashed(hashed, venv)
     previous = {} if fresh else old.get("sources", {})
     local = [project_root, *(Path(d) for d in directories)]
-    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}) for p in local}
+
+    def special(path: Path, kind: str) -> None:
+        console.warn(
+            f"skipping the {kind} {path}: it is not a source file (keep it out of your "
+            "package folders: a build backend that reads it would wait forever)"
+        )
+
+    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}, special) for p in local}
     changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
     if not changed:
         console.step("the build environment is up to date")

@@ -44,7 +44,11 @@ def main() -> None:
     help="Build environment (PYRELEASE_ENV): selects config/ENV.py and _build/ENV.",
 )
 @click.option("--path", help="Where to put the release (default _build/ENV/rel/NAME).")
-@click.option("--version", "version", help="The release version (default: the project's).")
+@click.option(
+    "--version",
+    "version",
+    help="The release version, a PEP 440 version such as 1.2.3 (default: the project's).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing release without asking.")
 @click.option(
     "--force",

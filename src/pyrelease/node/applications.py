@@ -92,12 +92,33 @@ class Context:
             self._wake()
 
 
+class StartCallableError(Exception):
+    """A start callable cannot be loaded: its module or its name is missing."""
+
+
 def resolve(ref: str) -> Callable[[Context], Any]:
-    """Import ``module:callable``."""
+    """Import ``module:callable``; a missing module or name raises ``StartCallableError``.
+
+    Errors raised by the module's own code while it is imported propagate as they are.
+    """
     module, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module)
+    setting = "set by `mod` in [tool.pyrelease] or a `pyrelease.application` entry point"
+    try:
+        obj: Any = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if not exc.name or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise  # a module imported by the start module is missing: its traceback helps
+        raise StartCallableError(
+            f"cannot load its start callable {ref} ({setting}): there is no module {exc.name}"
+        ) from None
     for part in attr.split("."):
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise StartCallableError(
+                f"cannot load its start callable {ref} ({setting}): "
+                f"{getattr(obj, '__name__', module)} has no attribute {part}"
+            ) from None
     return obj
 
 
@@ -211,6 +232,9 @@ class Controller:
         try:
             fn = resolve(app.entry.start or "")
             result = fn(app.ctx)
+        except StartCallableError as exc:
+            app.outcome, app.error = "abnormal", exc
+            self.log(f"application {app.entry.name}: {exc}")
         except BaseException as exc:
             app.outcome, app.error = "abnormal", exc
             import traceback  # only when something crashed: keeps boot light

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from pyrelease.node.releaseenv import EnvError
+
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 LENGTH = 56
 
@@ -18,16 +20,30 @@ def cookie_path(root: str) -> str:
     return os.path.join(root, "releases", "COOKIE")
 
 
+class CookieError(EnvError):
+    """The cookie file exists but cannot be read (a user error: one sentence)."""
+
+
 def read_cookie(root: str) -> str | None:
-    """The cookie from ``RELEASE_COOKIE`` or ``releases/COOKIE``, or None."""
+    """The cookie from ``RELEASE_COOKIE`` or ``releases/COOKIE``, or None.
+
+    Raises ``CookieError`` when the file exists but cannot be read.
+    """
     value = os.environ.get("RELEASE_COOKIE")
     if value:
         return value
+    path = cookie_path(root)
     try:
-        with open(cookie_path(root), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return f.read().strip() or None
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else "not text"
+        raise CookieError(
+            f"cannot read the cookie file {path} ({why}); run this as the user the release "
+            "runs as, or give the cookie in RELEASE_COOKIE"
+        ) from None
 
 
 def _random_cookie() -> str:
@@ -49,6 +65,13 @@ def ensure_cookie(root: str) -> str:
     value = _random_cookie()
     # Complete from the moment it exists (a reader never sees it empty), never
     # written through a link: written aside, then linked into place.
-    if not create_new(cookie_path(root), value.encode(), 0o400):  # another node was first
+    try:
+        created = create_new(cookie_path(root), value.encode(), 0o400)
+    except OSError as exc:  # a read-only release, or one owned by another user
+        raise CookieError(
+            f"cannot create the cookie file {cookie_path(root)} ({(exc.strerror or str(exc)).lower()}); "
+            "give the cookie in RELEASE_COOKIE, or create that file (mode 0400)"
+        ) from None
+    if not created:  # another node was first
         return read_cookie(root) or value
     return value
