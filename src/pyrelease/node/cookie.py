@@ -68,8 +68,9 @@ def ensure_cookie(root: str) -> str:
     try:
         created = create_new(cookie_path(root), value.encode(), 0o400)
     except OSError as exc:  # a read-only release, or one owned by another user
+        why = (exc.strerror or str(exc)).lower()
         raise CookieError(
-            f"cannot create the cookie file {cookie_path(root)} ({(exc.strerror or str(exc)).lower()}); "
+            f"cannot create the cookie file {cookie_path(root)} ({why}); "
             "give the cookie in RELEASE_COOKIE, or create that file (mode 0400)"
         ) from None
     if not created:  # another node was first
