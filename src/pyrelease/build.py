@@ -22,6 +22,9 @@ from pyrelease.release import BuildOptions, Release, from_spec
 
 def build(root: Path, name: str | None, options: BuildOptions, console: Console) -> Release:
     """Build release ``name`` of the project at ``root``; return the finished ``Release``."""
+    from pyrelease.offline import check_options
+
+    check_options(options.offline, options.find_links, options.target)
     project = load_project(root)
     spec = select_release(project, name, env=options.env)
     if spec.quiet:
@@ -125,6 +128,9 @@ def prepare(release: Release) -> None:
             python_version=release.python.version,
             force=release.options.force,
             console=release.console,
+            offline=release.options.offline,
+            find_links=release.options.find_links,
+            target=release.options.target,
         )
     else:
         if not venv.exists():

@@ -34,6 +34,9 @@ class BuildOptions:
     python_version_check: bool = True
     path: str | None = None
     version: str | None = None
+    offline: bool = False
+    find_links: str | None = None
+    target: str | None = None
 
 
 @dataclass

@@ -24,6 +24,7 @@ from pyrelease.assemble.fsutil import (
 from pyrelease.assemble.libs import LibDir, write_libs
 from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
 from pyrelease.assemble.tarball import write_tarball
+from pyrelease.errors import BuildError
 from pyrelease.release import Release
 
 
@@ -50,10 +51,16 @@ def assemble(release: Release) -> Release:
 def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
+    triple = release.options.target or host_triple()
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
         runtime_libs = info.needed_libs
+        if release.options.target and info.triple != triple:
+            raise BuildError(
+                f"the release is for {triple} but its Python runtime is built for {info.triple}",
+                tip="set include_runtime to a Python built for the target",
+            )
     assert release.site_packages is not None
     libs = _libs(release, root)
     extensions = [p for lib in libs for p in lib.extensions if p.exists()]
@@ -61,7 +68,7 @@ def _fill(release: Release, root: Path) -> None:
         "name": release.name,
         "version": release.version,
         "env": release.env,
-        "triple": host_triple(),
+        "triple": triple,
         "python": python.version,
         "include_runtime": spec.include_runtime is not False,
         "needed_libs": sorted(set(runtime_libs) | set(needed_system_libs(extensions))),
