@@ -29,6 +29,11 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
     spec = select_release(project, name, env=options.env)
     if spec.quiet:
         console.quiet = True
+    if options.include_runtime is not None:
+        from dataclasses import replace
+
+        runtime = options.include_runtime
+        spec = replace(spec, include_runtime=False if runtime == "false" else runtime)
     release = from_spec(project, spec, options, console)
     release.config, release.compile_env = build_time_config(release)
     tracked = uptodate.trackable(release)

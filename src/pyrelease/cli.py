@@ -85,6 +85,12 @@ def main() -> None:
     help="The target triple the release is for (e.g. x86_64-unknown-linux-gnu): wheels are "
     "chosen for it and it is recorded in releases/VSN/build_info.json.",
 )
+@click.option(
+    "--include-runtime",
+    "include_runtime",
+    metavar="PATH|false",
+    help="Override include_runtime: bundle the Python installation at PATH, or 'false'.",
+)
 @project_option
 def build(
     name: str | None,
@@ -100,6 +106,7 @@ def build(
     offline: bool,
     find_links: Path | None,
     target: str | None,
+    include_runtime: str | None,
     project: Path,
 ) -> None:
     """Assemble the release NAME (or the default one) of this project.
@@ -125,6 +132,7 @@ def build(
         offline=offline,
         find_links=str(find_links.resolve()) if find_links else None,
         target=target,
+        include_runtime=include_runtime,
     )
     _run(lambda: run_build(project.resolve(), name, options, Console(quiet=quiet)))
 

@@ -37,6 +37,7 @@ class BuildOptions:
     offline: bool = False
     find_links: str | None = None
     target: str | None = None
+    include_runtime: str | None = None
 
 
 @dataclass
