@@ -19,6 +19,7 @@
       exampleReleases = import ./nix/releases.nix
         (builtins.fromTOML (builtins.readFile ./examples/demo-nix/pyproject.toml));
       exampleLock = builtins.fromJSON (builtins.readFile ./examples/demo-nix/pyrelease.lock.json);
+      darwin = system: builtins.match ".*-darwin" system != null;
       defaultTriple = pkgs: import ./nix/triple.nix pkgs.stdenv.hostPlatform;
 
       releasesFor = system: pkgs:
@@ -73,8 +74,9 @@
           if unitTests == [ ] then "touch $out"
           else throw "pyrelease: Nix unit tests failed: ${builtins.toJSON unitTests}"
         );
+        # macOS: the runtime is not bundled there yet, the closure variant runs.
         release-demo-version = pkgs.runCommand "release-demo-version" { } ''
-          ${self.packages.${system}.release-demo}/bin/demo version > $out
+          ${self.packages.${system}.${if darwin system then "release-demo-closure" else "release-demo"}}/bin/demo version > $out
           grep -q '^demo 0.1.0' $out
         '';
       });
