@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import filecmp
 import shutil
+import tarfile
 import subprocess
 from pathlib import Path
 
@@ -96,6 +97,8 @@ def test_the_tarball_is_the_tar_step_of_the_release(
     assert tarball.name.endswith("-demo-0.1.0.tar.gz") and tarball.is_file()
     ours = write_tarball(release_demo, tmp_path / "demo-0.1.0.tar.gz")
     assert ours.read_bytes() == tarball.read_bytes()
+    with tarfile.open(tarball) as tar:  # the store is world-readable: no secret in it
+        assert not [m for m in tar.getnames() if m.endswith("COOKIE")]
 
 
 def test_the_closure_variant_keeps_its_python_in_the_store(clone: Path, store: Path) -> None:
@@ -103,6 +106,7 @@ def test_the_closure_variant_keeps_its_python_in_the_store(clone: Path, store: P
     assert not list(closure.glob("runtime-*"))  # smaller: no bundled runtime
     env_sh = (closure / "releases" / "0.1.0" / "env.sh").read_text()
     assert "PATH=/nix/store/" in env_sh
+    assert not list(closure.rglob("COOKIE"))
 
 
 def test_flake_check_passes(clone: Path, store: Path) -> None:

@@ -23,6 +23,7 @@ from pyrelease.assemble.fsutil import (
 )
 from pyrelease.assemble.libs import LibDir, write_libs
 from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
+from pyrelease.assemble.runtime.loader import scrub_store_paths
 from pyrelease.assemble.tarball import write_tarball
 from pyrelease.errors import BuildError
 from pyrelease.release import Release
@@ -51,11 +52,12 @@ def assemble(release: Release) -> Release:
 def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
+    own_loader = False
     triple = release.options.target or host_triple()
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
-        runtime_libs = info.needed_libs
+        runtime_libs, own_loader = info.needed_libs, info.own_loader
         if release.options.target and info.triple != triple:
             raise BuildError(
                 f"the release is for {triple} but its Python runtime is built for {info.triple}",
@@ -76,6 +78,8 @@ def _fill(release: Release, root: Path) -> None:
         "source_date_epoch": source_date_epoch(),
     }
     write_boot_files(release, root, libs, build_info)
+    if own_loader:  # a runtime from a Nix store: the release must name no store path
+        scrub_store_paths(root)
     for overlay in release.overlays:
         if overlay.is_dir():
             copy_tree(overlay, root)
