@@ -28,6 +28,25 @@ def have_nix() -> bool:
     return shutil.which("nix") is not None
 
 
+STUB_NEEDS = "setuptools, wheel, click, jinja2, packaging, installer, pip"
+
+
+def stub_usable() -> bool:
+    """The stub builds with Debian's python3.11 and its packages, and patchelf."""
+    if not Path("/usr/bin/python3.11").exists() or not shutil.which("patchelf"):
+        return False
+    probe = subprocess.run(
+        ["/usr/bin/python3.11", "-c", f"import {STUB_NEEDS}"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+SKIP_REASON = (
+    "needs nix and the stub's host tools: /usr/bin/python3.11 with Debian's python3-"
+    f"{{{STUB_NEEDS}}}, and patchelf (.ci/run installs them)"
+)
+
+
 def nix(*args: str, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run ``nix`` with flakes on, no substituters, no registry, the sandbox on."""
     env = {**os.environ, "NIX_CONFIG": NIX_CONFIG}

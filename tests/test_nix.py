@@ -19,10 +19,19 @@ from pathlib import Path
 import pytest
 
 from helpers import free_port, http_get, node, wait_http
-from nixhelpers import build, copy_tracked, flake_ref, have_nix, nix, stub_args
+from nixhelpers import (
+    SKIP_REASON,
+    build,
+    copy_tracked,
+    flake_ref,
+    have_nix,
+    nix,
+    stub_args,
+    stub_usable,
+)
 
 pytestmark = [
-    pytest.mark.skipif(not have_nix(), reason="nix is not installed (.ci/run installs nix-bin)"),
+    pytest.mark.skipif(not (have_nix() and stub_usable()), reason=SKIP_REASON),
     pytest.mark.nix,
 ]
 

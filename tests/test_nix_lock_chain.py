@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from helpers import REPO, make_dist, pyrelease, run
-from nixhelpers import have_nix, nix
+from nixhelpers import SKIP_REASON, have_nix, nix, stub_usable
 
 pytestmark = [
-    pytest.mark.skipif(not have_nix(), reason="nix is not installed (.ci/run installs nix-bin)"),
+    pytest.mark.skipif(not (have_nix() and stub_usable()), reason=SKIP_REASON),
     pytest.mark.nix,
 ]
 

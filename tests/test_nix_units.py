@@ -94,3 +94,16 @@ def test_the_stub_implements_exactly_the_listed_attributes() -> None:
     assert stub["hostPlatform"] == sorted(listed["hostPlatform"])
     assert stub["pkgsCross"] == sorted(listed["pkgsCross"])
     assert stub["python"] == listed["python"]
+
+
+def test_the_lock_pins_the_nixpkgs_the_flake_names() -> None:
+    # A lock whose `original` differs from flake.nix's URL makes Nix re-lock over the network.
+    url = re.search(
+        r'inputs\.nixpkgs\.url = "github:([^/]+)/([^/]+)/([^"]+)";',
+        (REPO / "flake.nix").read_text(),
+    )
+    assert url is not None
+    lock = json.loads((REPO / "flake.lock").read_text())
+    node = lock["nodes"][lock["nodes"]["root"]["inputs"]["nixpkgs"]]
+    assert node["original"] == {"type": "github", "owner": url[1], "repo": url[2], "ref": url[3]}
+    assert len(node["locked"]["rev"]) == 40 and node["locked"]["narHash"].startswith("sha256-")
