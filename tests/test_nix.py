@@ -78,6 +78,22 @@ def test_rebuild_gives_the_same_bytes(clone: Path, store: Path, release_demo: Pa
     assert "may not be deterministic" not in result.stderr
 
 
+def test_rebuild_notices_a_build_that_is_not_deterministic(tmp_path: Path) -> None:
+    # The check above can fail: a derivation writing the time does not pass --rebuild.
+    flake = tmp_path / "clock"
+    flake.mkdir()
+    (flake / "flake.nix").write_text(
+        "{ outputs = { self }: { packages.x86_64-linux.default = derivation {"
+        ' name = "clock"; system = "x86_64-linux"; builder = "/bin/sh";'
+        ' args = [ "-c" "/bin/date +%s%N > $out" ]; }; }; }'
+    )
+    store = tmp_path / "store"
+    build(flake, "default", store)
+    again = nix("build", f"{flake_ref(flake)}#default", "--rebuild", "--no-link",
+                "--offline", "--store", str(store))  # fmt: skip
+    assert again.returncode != 0 and "may not be deterministic" in again.stderr
+
+
 def test_two_clones_in_two_directories_build_identical_releases(
     release_demo: Path, tmp_path: Path
 ) -> None:
