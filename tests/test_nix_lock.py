@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import pyrelease
+from helpers import REPO, pyrelease
 from pyrelease.nixlock import targets
 
 SHA = {c: c * 64 for c in "abcdefgh"}
@@ -205,3 +205,11 @@ def test_platform_rules() -> None:
         targets.marker_environment(targets.get("aarch64-apple-darwin"), "3.12.1")["sys_platform"]
         == "darwin"
     )
+
+
+def test_the_nix_examples_lock_is_what_nix_lock_writes(tmp_path: Path) -> None:
+    example = REPO / "examples" / "demo-nix"
+    out = tmp_path / "pyrelease.lock.json"
+    result = pyrelease("nix-lock", "--python-version", "3.11", "-o", str(out), cwd=example)
+    assert result.returncode == 0, result.stderr
+    assert out.read_text() == (example / "pyrelease.lock.json").read_text()
