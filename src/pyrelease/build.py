@@ -24,10 +24,18 @@ from pyrelease.startcheck import check_runtime_config
 
 def build(root: Path, name: str | None, options: BuildOptions, console: Console) -> Release:
     """Build release ``name`` of the project at ``root``; return the finished ``Release``."""
+    from pyrelease.offline import check_options
+
+    check_options(options.offline, options.find_links, options.target)
     project = load_project(root)
     spec = select_release(project, name, env=options.env)
     if spec.quiet:
         console.quiet = True
+    if options.include_runtime is not None:
+        from dataclasses import replace
+
+        runtime = options.include_runtime
+        spec = replace(spec, include_runtime=False if runtime == "false" else runtime)
     release = from_spec(project, spec, options, console)
     # Said before anything is built; assemble checks again what steps may change.
     check_file_names(release.name, release.version)
@@ -132,6 +140,9 @@ def prepare(release: Release) -> None:
             python_version=release.python.version,
             force=release.options.force,
             console=release.console,
+            offline=release.options.offline,
+            find_links=release.options.find_links,
+            target=release.options.target,
         )
     else:
         if not venv.exists():

@@ -39,6 +39,10 @@ class BuildOptions:
     python_version_check: bool = True
     path: str | None = None
     version: str | None = None
+    offline: bool = False
+    find_links: str | None = None
+    target: str | None = None
+    include_runtime: str | None = None
 
 
 @dataclass

@@ -28,6 +28,7 @@ from pyrelease.assemble.runtime import (
     needed_system_libs,
     newest_glibc,
 )
+from pyrelease.assemble.runtime.loader import scrub_store_paths
 from pyrelease.assemble.tarball import write_tarball
 from pyrelease.config import is_version
 from pyrelease.errors import BuildError
@@ -88,10 +89,17 @@ def _binaries(root: Path) -> list[Path]:
 def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
+    own_loader = False
+    triple = release.options.target or host_triple()
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
-        runtime_libs = info.needed_libs
+        runtime_libs, own_loader = info.needed_libs, info.own_loader
+        if release.options.target and info.triple != triple:
+            raise BuildError(
+                f"the release is for {triple} but its Python runtime is built for {info.triple}",
+                tip="set include_runtime to a Python built for the target",
+            )
     assert release.site_packages is not None
     graph = Graph.build(
         release.distributions, release.site_packages, release.build_dir / "lib-cache"
@@ -109,7 +117,7 @@ def _fill(release: Release, root: Path) -> None:
         "name": release.name,
         "version": release.version,
         "env": release.env,
-        "triple": host_triple(),
+        "triple": triple,
         "python": python.version,
         "include_runtime": spec.include_runtime is not False,
         "needed_libs": sorted(set(runtime_libs) | set(needed_system_libs(extensions))),
@@ -119,6 +127,8 @@ def _fill(release: Release, root: Path) -> None:
         "source_date_epoch": source_date_epoch(),
     }
     write_boot_files(release, root, libs, build_info, plan)
+    if own_loader:  # a runtime from a Nix store: the release must name no store path
+        scrub_store_paths(root)
     copy_overlays(release, root)
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"
