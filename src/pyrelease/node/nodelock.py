@@ -124,12 +124,17 @@ def release(env: Env, fd: int) -> None:
 
 
 def holder(env: Env) -> int | None:
-    """The pid of the node that holds the lock here, None when no node does."""
+    """The pid of the node that holds the lock here, None when no node does.
+
+    Raise :class:`~pyrelease.node.safefiles.UnsafePath` when another user could
+    have planted the lock and its pid (``stop --force`` would signal that pid).
+    """
     try:
         import fcntl
     except ImportError:
         return None
 
+    safefiles.check_tmp(env.tmp, create=False)
     path = lock_path(env)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
