@@ -322,6 +322,29 @@ def test_a_killed_node_never_blocks_the_next_start(script: Path, tmp_path: Path)
     assert not lock.exists()  # a node that exits removes it
 
 
+def test_a_start_is_not_refused_while_stop_reads_the_lock(script: Path, tmp_path: Path) -> None:
+    """`stop` takes a shared lock for an instant to read the pid; a start at that
+    instant waits for it rather than report a node that does not run."""
+    import fcntl
+
+    env = env_with(tmp_path)
+    (tmp_path / "rtmp").mkdir(mode=0o700)
+    lock = tmp_path / "rtmp" / "stp.lock"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(f"{dead.pid}\n")  # left by a node killed with SIGKILL
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # as `stop` holds it while reading (here, longer)
+        with node(script, env) as n:
+            time.sleep(2)  # the start meets the shared lock meanwhile
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            n.wait_for("started in")
+            assert lock.read_text() == f"{n.proc.pid}\n"
+    finally:
+        os.close(fd)
+
+
 def test_simultaneous_starts_boot_exactly_one_node(script: Path, tmp_path: Path) -> None:
     env = {**base_env(), **env_with(tmp_path)}
     for _ in range(3):
