@@ -133,6 +133,29 @@ def prepare(
         if proc.returncode != 0:
             raise BuildError(f"creating the build environment failed: {proc.stderr.strip()}")
     directories: list[str] = []
+    hashed: list[LockedArtifact] = []
+    if lock is not None:
+        env = marker_environment(venv_python(venv))
+        major_minor = env["python_version"]
+        artifacts = without(read_lock(lock, target_tags(major_minor), env), project_name)
+        directories = [a.location for a in artifacts if a.kind == "directory"]
+        hashed = [a for a in artifacts if a.kind != "directory"]
+    local = [project_root, *(Path(d) for d in directories)]
+
+    def special(path: Path, kind: str) -> None:
+        if in_package_folder(path, local):
+            raise BuildError(
+                f"{path} is a {kind} inside a package folder, and the build backend reads "
+                "every file there (it would wait on it forever); remove it or move it out "
+                "of the package"
+            )
+        console.warn(
+            f"skipping the {kind} {path}: it is not a source file (keep it out of your "
+            "package folders: a build backend that reads it would wait forever)"
+        )
+
+    # Before any build backend reads a local tree (see ``special``).
+    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}, special) for p in local}
     if lock is None:
         console.warn(
             f"no lock file (pylock.toml or uv.lock) in {project_root}: dependencies are "
@@ -142,25 +165,10 @@ def prepare(
         if fresh:
             console.step("resolving and installing dependencies (no lock file)")
             _pip([str(project_root)], venv, "the project's dependencies")
-    else:
-        env = marker_environment(venv_python(venv))
-        major_minor = env["python_version"]
-        artifacts = without(read_lock(lock, target_tags(major_minor), env), project_name)
-        directories = [a.location for a in artifacts if a.kind == "directory"]
-        hashed = [a for a in artifacts if a.kind != "directory"]
-        if fresh and hashed:
-            console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
-            _install_hashed(hashed, venv)
+    elif fresh and hashed:
+        console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
+        _install_hashed(hashed, venv)
     previous = {} if fresh else old.get("sources", {})
-    local = [project_root, *(Path(d) for d in directories)]
-
-    def special(path: Path, kind: str) -> None:
-        console.warn(
-            f"skipping the {kind} {path}: it is not a source file (keep it out of your "
-            "package folders: a build backend that reads it would wait forever)"
-        )
-
-    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}, special) for p in local}
     changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
     if not changed:
         console.step("the build environment is up to date")
@@ -170,6 +178,21 @@ def prepare(
         _pip(["--no-deps", "--force-reinstall", *changed], venv, "the project")
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
     return site_packages(venv)
+
+
+def in_package_folder(path: Path, roots: list[Path]) -> bool:
+    """``path`` lies in a folder a build backend packs: one with an ``__init__.py``
+    between it and its project (or local package) root, or under that root's ``src/``."""
+    inside = [r for r in roots if path.is_relative_to(r)]
+    if not inside:
+        return False
+    root = max(inside, key=lambda r: len(r.parts))  # a local package inside the project
+    folder = path.parent
+    while folder != root and folder.is_relative_to(root):
+        if folder == root / "src" or (folder / "__init__.py").exists():
+            return True
+        folder = folder.parent
+    return False
 
 
 def _install_hashed(artifacts: list[LockedArtifact], venv: Path) -> None:
