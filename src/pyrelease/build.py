@@ -15,6 +15,7 @@ from pyrelease.console import Console
 from pyrelease.errors import BuildError, ConfigError, PyreleaseError
 from pyrelease.node import appconfig
 from pyrelease.release import BuildOptions, Release, from_spec
+from pyrelease.sources import find_lock
 
 # Assembly, the build environment and packaging are imported where they are used:
 # a build that finds its release up to date needs none of them.
@@ -116,6 +117,12 @@ def prepare(release: Release) -> None:
     from pyrelease import buildenv, distributions
 
     venv = release.build_dir / "venv"
+    ws = release.project.workspace
+    if ws is not None and release.options.compile and find_lock(release.project.root) is None:
+        raise BuildError(
+            f"the uv workspace at {ws.root} has no uv.lock, so its members cannot be installed",
+            tip=f"run `uv lock` in {ws.root}",
+        )
     if release.options.compile:
         release.site_packages = buildenv.prepare(
             project_root=release.project.root,
@@ -125,6 +132,7 @@ def prepare(release: Release) -> None:
             python_version=release.python.version,
             force=release.options.force,
             console=release.console,
+            install_project=not release.project.virtual,
         )
     else:
         if not venv.exists():
@@ -136,7 +144,8 @@ def prepare(release: Release) -> None:
     installed = distributions.read_installed(release.site_packages)
     roots = [name for name, _ in release.applications.items()]
     project_key = canonicalize_name(release.project.name)
-    if project_key not in [canonicalize_name(r) for r in roots]:
+    # At a workspace root a release holds exactly the members it names (and what they need).
+    if not release.project.workspace_root and project_key not in map(canonicalize_name, roots):
         roots.insert(0, project_key)
     env = buildenv.marker_environment(buildenv.venv_python(venv))
     dists = distributions.closure(installed, roots, env, check_versions=release.options.deps_check)
@@ -145,9 +154,12 @@ def prepare(release: Release) -> None:
         {canonicalize_name(k): v for k, v in release.applications.items()},
         {canonicalize_name(s) for s in release.spec.skip_mode_validation_for},
     )
+    members = release.project.workspace.members if release.project.workspace else {}
     for dist in dists:
         if dist.name == project_key and release.project.mod:
             dist.start = release.project.mod
+        elif dist.name in members and members[dist.name].mod:
+            dist.start = members[dist.name].mod  # a member's own [tool.pyrelease] mod
     release.distributions = dists
     if release.spec.version_from and not release.options.version:
         key = canonicalize_name(release.spec.version_from)

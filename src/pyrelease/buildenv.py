@@ -114,10 +114,13 @@ def prepare(
     python_version: str,
     force: bool,
     console: Console,
+    install_project: bool = True,
 ) -> Path:
     """Make ``venv`` hold exactly the lock's distributions plus the project.
 
-    Returns the environment's site-packages directory.
+    ``install_project=False`` is for a virtual workspace root, which is no
+    distribution (its members come from the lock). Returns the environment's
+    site-packages directory.
     """
     lock = find_lock(project_root)
     stamp = _stamp(lock, python_version, project_root)
@@ -152,7 +155,8 @@ def prepare(
             console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
             _install_hashed(hashed, venv)
     previous = {} if fresh else old.get("sources", {})
-    local = [project_root, *(Path(d) for d in directories)]
+    local = [project_root] if install_project else []
+    local += [Path(d) for d in directories]
     stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}) for p in local}
     changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
     if not changed:

@@ -166,6 +166,9 @@ def watch_before(release: Release) -> dict[Path, dict[str, Any]]:
     An edit made while the build runs then shows up as a change at the next build.
     """
     trees = [release.project.root, Path(pyrelease.__file__).parent, *release.overlays]
+    lock = find_lock(release.project.root)
+    if lock is not None and not _inside(lock, release.project.root):
+        trees.append(lock)  # a workspace member's lock is at the workspace root
     return {tree: _watch(tree, sources_only=True, skip=_outputs(release)) for tree in trees}
 
 
