@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
-import os
 import re
 import sys
 import tomllib
@@ -95,7 +94,7 @@ class ProjectConfig:
     @property
     def workspace_root(self) -> bool:
         """Whether this is a workspace's root, whose releases name their members."""
-        here = Path(os.path.abspath(self.root))
+        here = Path(self.root).resolve()
         return self.workspace is not None and self.workspace.root == here
 
     @property
@@ -414,7 +413,7 @@ def load_project(root: Path) -> ProjectConfig:
     problems: list[str] = []
     project = data.get("project")
     ws = workspace.find(root)
-    at_root = ws is not None and ws.root == Path(os.path.abspath(root))
+    at_root = ws is not None and ws.root == root.resolve()
     virtual = project is None and at_root
     if virtual:
         project = {}  # a virtual workspace root: its releases name the members

@@ -124,7 +124,7 @@ def load(root: Path) -> Workspace:
     matches without one is an error (as in uv). The root is a member when it
     has a ``[project]``.
     """
-    root = Path(os.path.abspath(root))
+    root = Path(root).resolve()
     data = _read(root / "pyproject.toml")
     table = _workspace_table(data)
     if table is None:
@@ -166,7 +166,7 @@ def find(project_root: Path) -> Workspace | None:
     As uv does, the nearest ``pyproject.toml`` above that declares a workspace
     decides; a project that it does not list as a member stands alone.
     """
-    project_root = Path(os.path.abspath(project_root))
+    project_root = Path(project_root).resolve()
     for candidate in [project_root, *project_root.parents]:
         pyproject = candidate / "pyproject.toml"
         if not pyproject.is_file():
