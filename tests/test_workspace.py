@@ -134,7 +134,7 @@ def test_a_member_glob_matching_a_folder_without_pyproject_is_an_error(tmp_path:
 
 
 def test_a_workspace_without_its_lock_says_how_to_make_it(tmp_path: Path) -> None:
-    releases = '[tool.pyrelease.releases.r]\nversion = "1.0"\napplications = { alpha = "permanent" }\n'
+    releases = '[tool.pyrelease.releases.r]\nversion = "1.0"\napplications = { alpha = "load" }\n'
     root = small_workspace(tmp_path / "ws", releases)
     result = pyrelease("build", "r", cwd=root)
     assert result.returncode != 0

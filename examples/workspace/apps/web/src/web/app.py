@@ -10,11 +10,10 @@ import os
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import core
 import jinja2
 
-import core
-
-PAGE = jinja2.Template("{{ text }} ({{ release }})\n")
+PAGE = jinja2.Template("{{ text }} ({{ release }})")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -23,7 +22,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/":
             release = self.server.ctx.release
-            body = PAGE.render(text=core.greeting("web"), release=release.name)
+            body = PAGE.render(text=core.greeting("web"), release=release.name) + "\n"
         elif self.path == "/modules":
             body = json.dumps(sorted({m.partition(".")[0] for m in sys.modules})) + "\n"
         else:

@@ -2,9 +2,8 @@
 
 import threading
 
-import idna
-
 import core
+import idna
 
 
 def start(ctx) -> dict:
