@@ -17,6 +17,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from pyrelease import uvgraph
 from pyrelease.errors import BuildError
 
 
@@ -95,9 +96,12 @@ def read_pylock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[Locked
 def read_uvlock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[LockedArtifact]:
     """Artifacts from a ``uv.lock`` (its ``sha256:`` hashes become plain sha256)."""
     data = _load_toml(path)
+    wanted = uvgraph.reachable(data, env)  # the lock is universal: keep what the target needs
     out = []
     for pkg in data.get("package", []):
         name, version = pkg["name"], pkg.get("version", "")
+        if wanted is not None and (canonicalize_name(name), str(version)) not in wanted:
+            continue
         source = pkg.get("source", {})
         if "virtual" in source:
             continue
