@@ -134,7 +134,7 @@ version = 1
 requires-python = ">=3.11"
 
 [manifest]
-members = ["api", "jobs"]
+members = ["api", "jobs", "tools"]
 
 [[package]]
 name = "api"
@@ -151,7 +151,12 @@ dependencies = [
 [[package]]
 name = "jobs"
 version = "1.0"
-source = { editable = "apps/jobs" }
+source = { workspace = "apps/jobs" }
+
+[[package]]
+name = "tools"
+version = "1.0"
+source = { virtual = "apps/tools" }
 
 [[package]]
 name = "shared"
@@ -175,6 +180,8 @@ wheels = [{ url = "https://example.invalid/winonly-1.0-cp311-cp311-win_amd64.whl
         + _uv_package("unused", "1.0")
     )
     arts = read_lock(tmp_path / "uv.lock", TAGS, ENV)
+    assert {a.name: a.kind for a in arts}["jobs"] == "directory"
+    assert {a.name: a.location for a in arts}["jobs"] == str(tmp_path / "apps" / "jobs")
     found = sorted((a.name, a.version) for a in arts)
     assert found == [
         ("api", "1.0"), ("forked", "1.0"), ("jobs", "1.0"), ("shared", "1.0"),

@@ -108,6 +108,26 @@ def test_a_root_without_releases_is_told_to_define_them(tmp_path: Path) -> None:
     assert "defines no releases" in result.stderr and "alpha, beta" in result.stderr
 
 
+def test_a_root_with_a_project_is_a_member_held_only_when_named(tmp_path: Path) -> None:
+    from pyrelease.config import load_project, select_release
+    from pyrelease.errors import ConfigError
+
+    releases = (
+        '[project]\nname = "umbrella"\nversion = "2.0"\n'
+        '[tool.pyrelease.releases.own]\napplications = { umbrella = "permanent" }\n'
+        '[tool.pyrelease.releases.none]\napplications = { jinja2 = "permanent" }\n'
+    )
+    root = small_workspace(tmp_path / "ws", "")
+    text = (root / "pyproject.toml").read_text()
+    (root / "pyproject.toml").write_text(releases + text)
+    project = load_project(root)
+    assert project.workspace_root and not project.virtual
+    assert sorted(project.workspace.members) == ["alpha", "beta", "umbrella"]
+    assert select_release(project, "own").applications == (("umbrella", "permanent"),)
+    with pytest.raises(ConfigError, match="the members are: alpha, beta, umbrella"):
+        select_release(project, "none")
+
+
 def test_members_are_found_by_glob_and_exclude(tmp_path: Path) -> None:
     from pyrelease import workspace
 

@@ -105,8 +105,9 @@ def read_uvlock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[Locked
         source = pkg.get("source", {})
         if "virtual" in source:
             continue
-        if "directory" in source or "editable" in source or "path" in source:
-            rel = source.get("directory") or source.get("editable") or source.get("path")
+        local = ("directory", "editable", "workspace", "path")
+        if any(isinstance(source.get(kind), str) for kind in local):
+            rel = next(source[kind] for kind in local if isinstance(source.get(kind), str))
             loc = str((path.parent / rel).resolve())
             out.append(LockedArtifact(name, version, loc, None, "directory"))
             continue

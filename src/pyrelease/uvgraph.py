@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 
 Key = tuple[str, str]  # (canonical name, version)
 
-_LOCAL = ("editable", "virtual", "directory")
+_LOCAL = ("editable", "virtual", "directory", "workspace")
 
 
 def _holds(marker: str | None, env: dict[str, str]) -> bool:
