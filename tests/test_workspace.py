@@ -162,6 +162,17 @@ def test_a_workspace_without_its_lock_says_how_to_make_it(tmp_path: Path) -> Non
     assert "has no uv.lock" in result.stderr and "uv lock" in result.stderr
 
 
+def test_every_member_s_requires_python_is_checked(tmp_path: Path) -> None:
+    root = copy_workspace(tmp_path / "ws")
+    worker = root / "apps" / "worker" / "pyproject.toml"
+    worker.write_text(worker.read_text().replace('">=3.11"', '"<3.11"'))
+    result = pyrelease("build", "web_only", cwd=root)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "workspace member worker requires Python <3.11" in result.stderr
+    assert not (root / "_build" / "prod" / "rel").exists()
+
+
 # -- end to end -------------------------------------------------------------------------------
 
 

@@ -83,24 +83,30 @@ def target_python(release: Release):  # -> PythonInstall
 
 
 def check_python_version(release: Release) -> None:
-    """The project's ``requires-python`` must admit the target Python."""
+    """The project's ``requires-python`` (and its workspace members') must admit the target."""
     if not release.options.python_version_check:
         return
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-    text = _read_requires_python(release.project.root)
-    if not text:
-        return
-    try:
-        spec = SpecifierSet(text)
-    except InvalidSpecifier:
-        raise ConfigError([f"requires-python {text!r} is not a valid specifier"]) from None
-    if release.python.version not in spec:
-        raise BuildError(
-            f"the project requires Python {text} but the release would run on "
-            f"Python {release.python.version}",
-            tip="set include_runtime to a matching Python, or pass --no-python-version-check",
-        )
+    wanted = [("the project", _read_requires_python(release.project.root))]
+    if release.project.workspace is not None:  # uv locks a workspace for all its members
+        wanted += [
+            (f"workspace member {name}", _read_requires_python(member.path))
+            for name, member in release.project.workspace.members.items()
+        ]
+    for who, text in wanted:
+        if not text:
+            continue
+        try:
+            spec = SpecifierSet(text)
+        except InvalidSpecifier:
+            raise ConfigError([f"requires-python {text!r} is not a valid specifier"]) from None
+        if release.python.version not in spec:
+            raise BuildError(
+                f"{who} requires Python {text} but the release would run on "
+                f"Python {release.python.version}",
+                tip="set include_runtime to a matching Python, or pass --no-python-version-check",
+            )
 
 
 def _read_requires_python(root: Path) -> str | None:
