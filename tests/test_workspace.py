@@ -276,6 +276,13 @@ def test_two_checkouts_give_identical_tarballs_and_edits_rebuild_one_member(
     # that member is compiled again; an edit in a member it does not hold is not a change.
     build(other, "web_only")
     assert "is up to date" in build(other, "web_only")
+    with open(other / "apps" / "web" / "src" / "web" / "app.py", "a") as f:
+        f.write("# an edit\n")
+    refused = pyrelease("build", "web_only", cwd=other)
+    assert refused.returncode != 0
+    assert "release web_only-0.3.0 already exists" in refused.stderr
+    out = build(other, "web_only", "--overwrite")
+    assert "compiling 1 of 4 distributions (web)" in out
     with open(other / "apps" / "worker" / "src" / "worker" / "main.py", "a") as f:
         f.write("# an edit\n")
     assert "is up to date" in build(other, "web_only")

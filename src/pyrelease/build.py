@@ -28,6 +28,10 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
     if spec.quiet:
         console.quiet = True
     release = from_spec(project, spec, options, console)
+    if not release.version and spec.version_from and project.workspace is not None:
+        # `version = { from_dist = "MEMBER" }` at a virtual root: known before installing.
+        member = project.workspace.members.get(spec.version_from)
+        release.version = member.version if member is not None else ""
     release.config, release.compile_env = build_time_config(release)
     tracked = uptodate.trackable(release)
     inputs = uptodate.inputs_digest(release) if tracked else ""

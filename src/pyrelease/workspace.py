@@ -42,6 +42,7 @@ class Member:
     path: Path
     mod: str | None  # its own [tool.pyrelease] mod
     package: bool = True  # false for `tool.uv.package = false`: not a distribution
+    version: str = ""  # its static [project] version, "" when dynamic
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ def _member(path: Path, data: dict[str, Any]) -> Member | None:
             [f'{path / "pyproject.toml"}: [tool.pyrelease] `mod` must be "module.path:callable"']
         )
     package = tool.get("uv", {}).get("package", True) if isinstance(tool, dict) else True
-    return Member(_canonical(project["name"]), path, mod, package is not False)
+    version = project.get("version")
+    version = version if isinstance(version, str) else ""
+    return Member(_canonical(project["name"]), path, mod, package is not False, version)
 
 
 def load(root: Path) -> Workspace:
