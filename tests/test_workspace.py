@@ -181,7 +181,12 @@ def test_every_member_s_requires_python_is_checked(tmp_path: Path) -> None:
 def test_each_release_holds_exactly_its_members_and_their_dependencies(
     built: Path, name: str
 ) -> None:
-    assert lib_names(rel(built, name)) == EXPECTED[name]
+    release = rel(built, name)
+    assert lib_names(release) == EXPECTED[name]
+    # The root's overlays and the default strip apply to every release of the workspace.
+    assert (release / "README.release.txt").is_file()
+    core = release / "lib" / "core-0.1.0" / "core"
+    assert (core / "__init__.pyc").is_file() and not (core / "__init__.py").exists()
 
 
 @pytest.mark.e2e
