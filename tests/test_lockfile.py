@@ -95,6 +95,7 @@ requires-python = ">=3.11"
 name = "app"
 version = "0.1.0"
 source = {{ editable = "." }}
+dependencies = [{{ name = "pure" }}]
 
 [[package]]
 name = "pure"
@@ -109,6 +110,83 @@ wheels = [
     arts = {a.name: a for a in read_lock(tmp_path / "uv.lock", TAGS, ENV)}
     assert arts["pure"].kind == "wheel" and arts["pure"].sha256 == SHA
     assert arts["app"].kind == "directory"
+
+
+def _uv_package(name: str, version: str, deps: str = "", extra: str = "") -> str:
+    wheel = f"https://example.invalid/{name}-{version}-py3-none-any.whl"
+    return f"""
+[[package]]
+name = "{name}"
+version = "{version}"
+source = {{ registry = "https://example.invalid/simple" }}
+dependencies = [{deps}]
+wheels = [{{ url = "{wheel}", hash = "sha256:{SHA}" }}]
+{extra}
+"""
+
+
+def test_uv_lock_installs_what_the_target_needs_by_the_edges_markers(tmp_path: Path) -> None:
+    # uv.lock is universal: a Windows-only package without a Linux wheel, and one
+    # package at two versions for two Python versions, must not break a Linux build.
+    (tmp_path / "uv.lock").write_text(
+        """
+version = 1
+requires-python = ">=3.11"
+
+[manifest]
+members = ["api", "jobs", "tools"]
+
+[[package]]
+name = "api"
+version = "1.0"
+source = { editable = "apps/api" }
+dependencies = [
+    { name = "shared" },
+    { name = "winonly", marker = "sys_platform == 'win32'" },
+    { name = "forked", version = "1.0", marker = "python_full_version < '3.12'" },
+    { name = "forked", version = "2.0", marker = "python_full_version >= '3.12'" },
+    { name = "withextra", extra = ["fast"] },
+]
+
+[[package]]
+name = "jobs"
+version = "1.0"
+source = { workspace = "apps/jobs" }
+
+[[package]]
+name = "tools"
+version = "1.0"
+source = { virtual = "apps/tools" }
+
+[[package]]
+name = "shared"
+version = "1.0"
+source = { editable = "libs/shared" }
+
+[[package]]
+name = "winonly"
+version = "1.0"
+source = { registry = "https://example.invalid/simple" }
+wheels = [{ url = "https://example.invalid/winonly-1.0-cp311-cp311-win_amd64.whl", hash = "" }]
+"""
+        + _uv_package("forked", "1.0")
+        + _uv_package("forked", "2.0")
+        + _uv_package(
+            "withextra",
+            "1.0",
+            extra='[package.optional-dependencies]\nfast = [{ name = "speedup" }]',
+        )
+        + _uv_package("speedup", "1.0")
+        + _uv_package("unused", "1.0")
+    )
+    arts = read_lock(tmp_path / "uv.lock", TAGS, ENV)
+    assert {a.name: a.kind for a in arts}["jobs"] == "directory"
+    assert {a.name: a.location for a in arts}["jobs"] == str(tmp_path / "apps" / "jobs")
+    found = sorted((a.name, a.version) for a in arts)
+    assert found == [
+        ("api", "1.0"), ("forked", "1.0"), ("jobs", "1.0"), ("shared", "1.0"),
+        ("speedup", "1.0"), ("withextra", "1.0"),
+    ]  # fmt: skip
 
 
 def test_invalid_toml_is_one_sentence(tmp_path: Path) -> None:

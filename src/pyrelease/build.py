@@ -16,6 +16,7 @@ from pyrelease.errors import BuildError, ConfigError, PyreleaseError
 from pyrelease.node import appconfig
 from pyrelease.overlays import check_overlays
 from pyrelease.release import BuildOptions, Release, check_file_names, from_spec
+from pyrelease.sources import find_lock
 from pyrelease.startcheck import check_runtime_config
 
 # Assembly, the build environment and packaging are imported where they are used:
@@ -37,6 +38,10 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
         runtime = options.include_runtime
         spec = replace(spec, include_runtime=False if runtime == "false" else runtime)
     release = from_spec(project, spec, options, console)
+    if not release.version and spec.version_from and project.workspace is not None:
+        # `version = { from_dist = "MEMBER" }` at a virtual root: known before installing.
+        member = project.workspace.members.get(spec.version_from)
+        release.version = member.version if member is not None else ""
     # Said before anything is built; assemble checks again what steps may change.
     check_file_names(release.name, release.version)
     check_overlays(release)
@@ -97,24 +102,30 @@ def target_python(release: Release):  # -> PythonInstall
 
 
 def check_python_version(release: Release) -> None:
-    """The project's ``requires-python`` must admit the target Python."""
+    """The project's ``requires-python`` (and its workspace members') must admit the target."""
     if not release.options.python_version_check:
         return
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-    text = _read_requires_python(release.project.root)
-    if not text:
-        return
-    try:
-        spec = SpecifierSet(text)
-    except InvalidSpecifier:
-        raise ConfigError([f"requires-python {text!r} is not a valid specifier"]) from None
-    if release.python.version not in spec:
-        raise BuildError(
-            f"the project requires Python {text} but the release would run on "
-            f"Python {release.python.version}",
-            tip="set include_runtime to a matching Python, or pass --no-python-version-check",
-        )
+    wanted = [("the project", _read_requires_python(release.project.root))]
+    if release.project.workspace is not None:  # uv locks a workspace for all its members
+        wanted += [
+            (f"workspace member {name}", _read_requires_python(member.path))
+            for name, member in release.project.workspace.members.items()
+        ]
+    for who, text in wanted:
+        if not text:
+            continue
+        try:
+            spec = SpecifierSet(text)
+        except InvalidSpecifier:
+            raise ConfigError([f"requires-python {text!r} is not a valid specifier"]) from None
+        if release.python.version not in spec:
+            raise BuildError(
+                f"{who} requires Python {text} but the release would run on "
+                f"Python {release.python.version}",
+                tip="set include_runtime to a matching Python, or pass --no-python-version-check",
+            )
 
 
 def _read_requires_python(root: Path) -> str | None:
@@ -131,6 +142,12 @@ def prepare(release: Release) -> None:
     from pyrelease import buildenv, distributions
 
     venv = release.build_dir / "venv"
+    ws = release.project.workspace
+    if ws is not None and release.options.compile and find_lock(release.project.root) is None:
+        raise BuildError(
+            f"the uv workspace at {ws.root} has no uv.lock, so its members cannot be installed",
+            tip=f"run `uv lock` in {ws.root}",
+        )
     if release.options.compile:
         release.site_packages = buildenv.prepare(
             project_root=release.project.root,
@@ -143,6 +160,7 @@ def prepare(release: Release) -> None:
             offline=release.options.offline,
             find_links=release.options.find_links,
             target=release.options.target,
+            install_project=not release.project.virtual,
         )
     else:
         if not venv.exists():
@@ -154,7 +172,8 @@ def prepare(release: Release) -> None:
     installed = distributions.read_installed(release.site_packages)
     roots = [name for name, _ in release.applications.items()]
     project_key = canonicalize_name(release.project.name)
-    if project_key not in [canonicalize_name(r) for r in roots]:
+    # At a workspace root a release holds exactly the members it names (and what they need).
+    if not release.project.workspace_root and project_key not in map(canonicalize_name, roots):
         roots.insert(0, project_key)
     env = buildenv.marker_environment(buildenv.venv_python(venv))
     dists = distributions.closure(installed, roots, env, check_versions=release.options.deps_check)
@@ -163,9 +182,12 @@ def prepare(release: Release) -> None:
         {canonicalize_name(k): v for k, v in release.applications.items()},
         {canonicalize_name(s) for s in release.spec.skip_mode_validation_for},
     )
+    members = release.project.workspace.members if release.project.workspace else {}
     for dist in dists:
         if dist.name == project_key and release.project.mod:
             dist.start = release.project.mod
+        elif dist.name in members and members[dist.name].mod:
+            dist.start = members[dist.name].mod  # a member's own [tool.pyrelease] mod
     release.distributions = dists
     if release.spec.version_from and not release.options.version:
         key = canonicalize_name(release.spec.version_from)

@@ -117,12 +117,15 @@ def prepare(
     offline: bool = False,
     find_links: str | None = None,
     target: str | None = None,
+    install_project: bool = True,
 ) -> Path:
     """Make ``venv`` hold exactly the lock's distributions plus the project.
 
     With ``offline`` nothing is downloaded (see :mod:`pyrelease.offline`); ``target``
     (a triple) chooses the lock's wheels for that target instead of this machine.
-    Returns the environment's site-packages directory.
+    ``install_project=False`` is for a virtual workspace root, which is no
+    distribution (its members come from the lock). Returns the environment's
+    site-packages directory.
     """
     lock = find_lock(project_root)
     stamp = _stamp(lock, python_version, project_root)
@@ -159,7 +162,8 @@ def prepare(
             from pyrelease.offline import local_files
 
             hashed = local_files(hashed, find_links)
-    local = [project_root, *(Path(d) for d in directories)]
+    local = [project_root] if install_project else []
+    local += [Path(d) for d in directories]
 
     def special(path: Path, kind: str) -> None:
         if in_package_folder(path, local):

@@ -19,6 +19,7 @@ from typing import Any, cast
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from pyrelease import workspace
 from pyrelease.errors import ConfigError
 
 MODES = ("permanent", "transient", "temporary", "load", "none")
@@ -99,6 +100,19 @@ class ProjectConfig:
     mod: str | None
     default_release: str | None
     releases: dict[str, object] = field(default_factory=dict, hash=False)
+    #: The uv workspace this project is the root or a member of (``workspace.Workspace``).
+    workspace: Any = field(default=None, hash=False, compare=False)
+
+    @property
+    def workspace_root(self) -> bool:
+        """Whether this is a workspace's root, whose releases name their members."""
+        here = Path(self.root).resolve()
+        return self.workspace is not None and self.workspace.root == here
+
+    @property
+    def virtual(self) -> bool:
+        """A workspace root without ``[project]``: configuration only, no application."""
+        return self.workspace_root and self.workspace.virtual_root
 
 
 def _show(value: object) -> str:
@@ -452,11 +466,18 @@ def load_project(root: Path) -> ProjectConfig:
     data = _read_pyproject(root)
     problems: list[str] = []
     project = data.get("project")
-    if not isinstance(project, dict):
+    ws = workspace.find(root)
+    at_root = ws is not None and ws.root == root.resolve()
+    virtual = project is None and at_root
+    if virtual:
+        project = {}  # a virtual workspace root: its releases name the members
+    elif not isinstance(project, dict):
         problems.append("pyproject.toml has no [project] table")
         project = {}
     name = project.get("name")
-    if not isinstance(name, str) or not name:
+    if virtual:
+        name = ""
+    elif not isinstance(name, str) or not name:
         problems.append("pyproject.toml has no [project] name")
         name = ""
     tools = data.get("tool", {})
@@ -466,7 +487,15 @@ def load_project(root: Path) -> ProjectConfig:
         tool = {}
     _check_tool(tool, problems)
     releases = _check_releases(tool.get("releases", {}), problems)
-    version = _check_version(project, releases, problems)
+    if at_root and not releases:
+        problems.append(
+            "this workspace root defines no releases; add [tool.pyrelease.releases.NAME] "
+            "tables whose `applications` name the members to start (the members are: "
+            f"{ws.names()}), or build from inside a member"
+        )
+        version = ""
+    else:
+        version = _check_version(project, releases, problems)
     default = tool.get("default_release")
     known = list(releases) or [release_default_name(name)]
     if default is not None and default not in known:
@@ -476,7 +505,7 @@ def load_project(root: Path) -> ProjectConfig:
         )
     if problems:
         raise ConfigError(problems)
-    return ProjectConfig(root, name, version, tool.get("mod"), default, releases)
+    return ProjectConfig(root, name, version, tool.get("mod"), default, releases, ws)
 
 
 def _call_release_function(root: Path, name: str, ref: str) -> dict[str, Any]:
@@ -530,6 +559,8 @@ def select_release(project: ProjectConfig, name: str | None, *, env: str = "prod
     if isinstance(raw, str):
         raw = _call_release_function(project.root, name, raw)
     spec = validate_release(name, cast(dict[str, Any], raw))
+    if project.workspace_root:
+        workspace.check_applications(project.workspace, name, [a for a, _ in spec.applications])
     if not project.version and spec.version is None and spec.version_from is None:
         msg = "pyproject.toml has no [project] version, so `version` must be set"
         raise ConfigError([f"release {name}: {msg}"])

@@ -18,6 +18,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.tags import Tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from pyrelease import uvgraph
 from pyrelease.errors import BuildError
 
 
@@ -114,14 +115,18 @@ def read_uvlock(
 ) -> list[LockedArtifact]:
     """Artifacts from a ``uv.lock`` (its ``sha256:`` hashes become plain sha256)."""
     data = _load_toml(path)
+    wanted = uvgraph.reachable(data, env)  # the lock is universal: keep what the target needs
     out = []
     for pkg in data.get("package", []):
         name, version = pkg["name"], pkg.get("version", "")
+        if wanted is not None and (canonicalize_name(name), str(version)) not in wanted:
+            continue
         source = pkg.get("source", {})
         if "virtual" in source:
             continue
-        if "directory" in source or "editable" in source or "path" in source:
-            rel = source.get("directory") or source.get("editable") or source.get("path")
+        local = ("directory", "editable", "workspace", "path")
+        if any(isinstance(source.get(kind), str) for kind in local):
+            rel = next(source[kind] for kind in local if isinstance(source.get(kind), str))
             loc = str((path.parent / rel).resolve())
             out.append(LockedArtifact(name, version, loc, None, "directory"))
             continue

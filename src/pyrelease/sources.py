@@ -12,6 +12,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+from pyrelease import workspace
+
 #: Lock files pyrelease reads, in order of preference.
 LOCK_NAMES = ("pylock.toml", "uv.lock")
 #: In a build environment: the lock digest and the digests of the local trees installed.
@@ -19,11 +21,11 @@ VENV_STAMP = ".pyrelease-stamp.json"
 
 
 def find_lock(root: Path) -> Path | None:
-    """The project's lock file, ``pylock.toml`` first."""
+    """The project's lock file, ``pylock.toml`` first, else its uv workspace's ``uv.lock``."""
     for name in LOCK_NAMES:
         if (root / name).is_file():
             return root / name
-    return None
+    return workspace.find_lock(root)  # a workspace member uses the root's uv.lock
 
 
 # Folders that are outputs, caches or other environments, never the project's sources.

@@ -165,8 +165,29 @@ def watch_before(release: Release) -> dict[Path, dict[str, Any]]:
 
     An edit made while the build runs then shows up as a change at the next build.
     """
-    trees = [release.project.root, Path(pyrelease.__file__).parent, *release.overlays]
-    return {tree: _watch(tree, sources_only=True, skip=_outputs(release)) for tree in trees}
+    root = release.project.root
+    members = _members(release)
+    trees = [root, Path(pyrelease.__file__).parent, *release.overlays, *members]
+    lock = find_lock(root)
+    if lock is not None and not _inside(lock, root):
+        trees.append(lock)  # a workspace member's lock is at the workspace root
+    outputs = _outputs(release)
+    # Workspace members have signatures of their own: only those in the release count.
+    return {
+        tree: _watch(
+            tree, sources_only=True, skip=outputs | set(members) if tree == root else outputs
+        )
+        for tree in trees
+    }
+
+
+def _members(release: Release) -> dict[Path, str]:
+    """The other members of the project's uv workspace: directory → distribution name."""
+    ws = release.project.workspace
+    if ws is None:
+        return {}
+    here = release.project.root.resolve()
+    return {m.path: name for name, m in ws.members.items() if m.path != here}
 
 
 def record(
@@ -175,14 +196,17 @@ def record(
     """Write the stamp of a finished build (``release`` as the steps left it)."""
     root = release.project.root
     outputs = _outputs(release)
+    members = _members(release)
+    contained = {d.name for d in release.distributions}
     trees = [*before, *(Path(p) for p in _local_packages(release))]
+    trees = [t for t in trees if t not in members or members[t] in contained]
     for ref in user_steps:
         module = sys.modules.get(ref.partition(":")[0])
         if module is not None and getattr(module, "__file__", None):
             trees.append(Path(module.__file__))  # type: ignore[arg-type]
     watched = []
     for tree in dict.fromkeys(trees):
-        if tree != root and _inside(tree, root):
+        if tree != root and tree not in members and _inside(tree, root):
             continue  # covered by the project's own signature
         watched.append(before.get(tree) or _watch(tree, sources_only=True, skip=outputs))
     stamp = {

@@ -1,0 +1,1 @@
+"""The example workspace's background worker."""
