@@ -136,9 +136,9 @@ def problem_key(problem: str, release: str | None = None) -> tuple[str, ...] | N
     ``release`` is the release being built, for problems that do not name it
     (the step list's rules).
     """
-    m = re.match(r"release '?([\w-]+)'?: (?:unknown option )?`([\w-]+)`", problem)
+    m = re.match(r"release '?([\w-]+)'?: (?:unknown option )?`([\w.-]+)`", problem)
     if m:
-        return (*_RELEASES, m.group(1), m.group(2))
+        return (*_RELEASES, m.group(1), *m.group(2).split("."))
     m = re.match(r"release '?([\w-]+)'?:", problem)
     if m:
         return (*_RELEASES, m.group(1))
