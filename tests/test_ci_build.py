@@ -247,3 +247,44 @@ def test_a_refused_upload_is_an_error_and_keeps_the_artifact(
     assert Path(first_build["outputs"]["artifact"]).is_file()
     assert not list(served.rglob("*.tar.gz"))
     shutil.rmtree(served, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- prebuilt
+
+
+def test_a_release_built_elsewhere_is_published_as_is(
+    first_build: dict, workspace: Path, tmp_path: Path
+) -> None:
+    """--prebuilt (what the Nix build uses): the release directory packs to the same bytes."""
+    release_dir = workspace / "demo" / "_build" / "prod" / "rel" / "demo"
+    env = step_env(tmp_path / "step", workspace)
+    out_dir = str(tmp_path / "dist")
+    result = ci_build(
+        "--prebuilt", str(release_dir), "--out-dir", out_dir, cwd=workspace / "demo", env=env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = read_outputs(Path(env["GITHUB_OUTPUT"]))
+    assert Path(out["artifact"]) == tmp_path / "dist" / f"{NAME}.tar.gz"
+    assert out["sha256"] == first_build["outputs"]["sha256"]
+
+    # A tarball is taken as it is, under the artifact's name.
+    env = step_env(tmp_path / "step2", workspace)
+    again = ci_build(
+        "--prebuilt", out["artifact"], "--out-dir", str(tmp_path / "again"),
+        cwd=workspace / "demo", env=env,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert read_outputs(Path(env["GITHUB_OUTPUT"]))["sha256"] == out["sha256"]
+
+
+def test_a_version_override_of_a_prebuilt_release_is_refused(
+    workspace: Path, tmp_path: Path
+) -> None:
+    env = step_env(tmp_path / "step", workspace)
+    result = ci_build(
+        "--prebuilt", str(tmp_path), "--version", "2.0", cwd=workspace / "demo", env=env
+    )
+    assert result.returncode == 1
+    [found] = annotations(result.stdout)
+    assert "a version override applies to `pyrelease build` only" in found["message"]
+    assert "Traceback" not in result.stderr
