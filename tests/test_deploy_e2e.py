@@ -77,33 +77,48 @@ def root(tmp_path: Path) -> Iterator[Path]:
         subprocess.run([str(script), "stop"], env=base_env(), capture_output=True, timeout=120)
 
 
-def test_round_trip_over_http(tarballs: dict[str, Path], root: Path, tmp_path: Path) -> None:
+STORES = ["folder", "http"]  # each store kind runs the whole round trip
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A store URL of each kind, with the environment its commands need."""
+    if request.param == "folder":
+        yield f"file://{tmp_path / 'store'}", {}
+    elif request.param == "http":
+        with store_server(tmp_path / "store", token="t0ken") as server:
+            yield server.url, {"RELEASE_DEPLOY_TOKEN": "t0ken"}
+
+
+def test_round_trip(
+    tarballs: dict[str, Path], root: Path, store: tuple[str, dict[str, str]]
+) -> None:
+    url, store_env = store
     port = free_port()
-    env = {"PORT": str(port)}
-    with store_server(tmp_path / "store") as server:
-        out = ok(deploy("push", tarballs["0.1.0"], "--to", server.url))
-        assert "pushed demo 0.1.0 (" in out
-        out = ok(deploy("pull", "--from", server.url, "--root", root))
-        assert "pulled demo 0.1.0" in out and "sha256 ok" in out and "now current" in out
-        info = json.loads((root / "current/releases/0.1.0/build_info.json").read_text())
-        assert info["glibc"] and info["glibc"][0].isdigit()  # recorded at build time
+    env = {"PORT": str(port), **store_env}
+    out = ok(deploy("push", tarballs["0.1.0"], "--to", url, env=store_env))
+    assert "pushed demo 0.1.0 (" in out
+    out = ok(deploy("pull", "--from", url, "--root", root, env=store_env))
+    assert "pulled demo 0.1.0" in out and "sha256 ok" in out and "now current" in out
+    info = json.loads((root / "current/releases/0.1.0/build_info.json").read_text())
+    assert info["glibc"] and info["glibc"][0].isdigit()  # recorded at build time
 
-        with node(root / "current" / "bin" / "demo", env) as first:
-            wait_http(f"http://127.0.0.1:{port}/health", first.proc)
-            assert info_version(port) == "0.1.0"
-
-            ok(deploy("push", tarballs["0.2.0"], "--to", server.url))
-            out = ok(deploy("pull", "--from", server.url, "--root", root, "--restart", env=env))
-            assert "stopping 0.1.0" in out and "0.2.0 is running" in out
-            assert first.wait(60) == 0  # the old node was stopped through its bin/demo stop
-        assert info_version(port) == "0.2.0"
-        assert os.readlink(root / "current") == "releases/0.2.0"
-
-        out = ok(deploy("rollback", "--root", root, "--restart", env=env))
-        assert "rolled back from 0.2.0 to 0.1.0" in out and "0.1.0 is running" in out
+    with node(root / "current" / "bin" / "demo", {"PORT": str(port)}) as first:
+        wait_http(f"http://127.0.0.1:{port}/health", first.proc)
         assert info_version(port) == "0.1.0"
-        assert os.readlink(root / "current") == "releases/0.1.0"
-        assert os.readlink(root / "previous") == "releases/0.2.0"
+
+        ok(deploy("push", tarballs["0.2.0"], "--to", url, env=store_env))
+        out = ok(deploy("pull", "--from", url, "--root", root, "--restart", env=env))
+        assert "stopping 0.1.0" in out and "0.2.0 is running" in out
+        assert first.wait(60) == 0  # the old node was stopped through its bin/demo stop
+    assert info_version(port) == "0.2.0"
+    assert os.readlink(root / "current") == "releases/0.2.0"
+
+    out = ok(deploy("rollback", "--root", root, "--restart", env=env))
+    assert "rolled back from 0.2.0 to 0.1.0" in out and "0.1.0 is running" in out
+    assert info_version(port) == "0.1.0"
+    assert os.readlink(root / "current") == "releases/0.1.0"
+    assert os.readlink(root / "previous") == "releases/0.2.0"
 
 
 def test_failed_start_falls_back_to_the_old_version(

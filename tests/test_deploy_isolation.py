@@ -72,3 +72,10 @@ def test_release_deploy_runs_with_only_the_deploy_package(tmp_path: Path) -> Non
     assert "pyrelease.deploy.stores.github" not in loaded
     assert "pyrelease.deploy.stores.http" not in loaded  # a folder store needs no requests
     assert "Usage: release-deploy" in result.stdout
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "release-deploy"
+    assert script.is_file(), "release-deploy is not installed: run ./scripts/setup again"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("release-deploy, version")

@@ -166,7 +166,7 @@ def pull(url: str, root: Path, version: str | None, name: str | None,
     """
     from pyrelease.deploy import service
     from pyrelease.deploy.layout import Root
-    from pyrelease.deploy.pull import PullOptions
+    from pyrelease.deploy.pull import Pulled, PullOptions
     from pyrelease.deploy.pull import pull as do_pull
     from pyrelease.deploy.safetar import Limits
 
@@ -175,17 +175,21 @@ def pull(url: str, root: Path, version: str | None, name: str | None,
         limits=Limits(max_files, max_bytes), keep=keep, check_host=not skip_host_check,
         retries=retries,
     )  # fmt: skip
-    pulled = do_pull(options, os.environ, say)
-    r = Root(root)
-    if then == "start":
-        sys.stdout.flush()
-        service.exec_start(r, pulled.version, os.environ)
-    elif then == "daemon" or (then == "restart" and pulled.changed):
-        service.start_daemon(
-            r, pulled.version, pulled.before, os.environ, timeout, say, restart=then == "restart"
-        )
-    elif then == "restart":
-        say("nothing to restart")
+
+    def start(r: Root, pulled: Pulled) -> None:
+        # Still under the root's lock; exec releases it (the lock file is close-on-exec).
+        if then == "start":
+            sys.stdout.flush()
+            service.exec_start(r, pulled.version, os.environ)
+        elif then == "daemon" or (then == "restart" and pulled.changed):
+            restart = then == "restart"
+            service.start_daemon(
+                r, pulled.version, pulled.before, os.environ, timeout, say, restart=restart
+            )
+        elif then == "restart":
+            say("nothing to restart")
+
+    do_pull(options, os.environ, say, then=start if then else None)
 
 
 @main.command(name="list")

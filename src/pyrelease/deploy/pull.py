@@ -160,49 +160,71 @@ def _unpack(root: Root, artifact: Path, version: str, limits: Limits) -> None:
         raise
 
 
-def pull(options: PullOptions, environ: Mapping[str, str], say: Callable[[str], None]) -> Pulled:
-    """Bring the wanted version into ``ROOT/releases/VSN`` and make it current."""
-    limits = options.limits or Limits()
+def pull(
+    options: PullOptions,
+    environ: Mapping[str, str],
+    say: Callable[[str], None],
+    then: Callable[[Root, Pulled], None] | None = None,
+) -> Pulled:
+    """Bring the wanted version into ``ROOT/releases/VSN`` and make it current.
+
+    ``then`` (starting or restarting the release) runs while the root is still
+    locked, so no other ``release-deploy`` switches versions under it.
+    """
     store = open_store(options.url, environ)
     root = Root(options.root)
     with root.locked(say):
-        root.clean_partials()
-        name = resolve_name(store, root, options.name)
-        index = read_index(store, name)
-        entry = index.choose(host.host_triple(), options.version, store.url)
-        version = check_version_dir(entry.version)
-        before = (root.current(), root.previous())
-        if before[0] == version:
-            say(f"{name} {version} is already current in {root.path}, nothing to do")
-            return Pulled(name, version, before, changed=False)
-        if version in root.versions():
-            root.switch(version)
-            say(f"{name} {version} was already unpacked in {root.path}, now current")
-            return Pulled(name, version, before, changed=True)
-        artifact = download(store, entry, root.downloads, say, retries=options.retries)
-        try:
-            _check_sha256_file(store, entry)
-            signature = _check_signature(
-                store, entry, artifact, options.allowed_signers, root.downloads
-            )
-            try:
-                info = build_info(artifact, limits)
-                _check_info(info, entry, name, options, environ)
-                _unpack(root, artifact, version, limits)
-            except UnsafeArchive as exc:
-                raise UnsafeArchive(
-                    f"refused {entry.file}, nothing was unpacked: {exc}; a release built by "
-                    "pyrelease never looks like this, so check who can write to the store"
-                ) from None
-        finally:
-            artifact.unlink(missing_ok=True)
+        pulled = _pull_locked(options, store, root, environ, say)
+        if then is not None:
+            then(root, pulled)
+        return pulled
+
+
+def _pull_locked(
+    options: PullOptions,
+    store: Store,
+    root: Root,
+    environ: Mapping[str, str],
+    say: Callable[[str], None],
+) -> Pulled:
+    limits = options.limits or Limits()
+    root.clean_partials()
+    name = resolve_name(store, root, options.name)
+    index = read_index(store, name)
+    entry = index.choose(host.host_triple(), options.version, store.url)
+    version = check_version_dir(entry.version)
+    before = (root.current(), root.previous())
+    if before[0] == version:
+        say(f"{name} {version} is already current in {root.path}, nothing to do")
+        return Pulled(name, version, before, changed=False)
+    if version in root.versions():
         root.switch(version)
-        try:
-            pruned = root.prune(options.keep)
-        except OSError as exc:  # the new version is current; an old one could not go
-            pruned = []
-            say(f"warning: could not remove old versions ({exc.strerror}); try prune later")
-        if pruned:
-            say(f"removed old versions {', '.join(pruned)} (keeping {options.keep})")
-        say(f"pulled {name} {version} ({entry.triple}), sha256 ok, {signature}, now current")
+        say(f"{name} {version} was already unpacked in {root.path}, now current")
         return Pulled(name, version, before, changed=True)
+    artifact = download(store, entry, root.downloads, say, retries=options.retries)
+    try:
+        _check_sha256_file(store, entry)
+        signature = _check_signature(
+            store, entry, artifact, options.allowed_signers, root.downloads
+        )
+        try:
+            info = build_info(artifact, limits)
+            _check_info(info, entry, name, options, environ)
+            _unpack(root, artifact, version, limits)
+        except UnsafeArchive as exc:
+            raise UnsafeArchive(
+                f"refused {entry.file}, nothing was unpacked: {exc}; a release built by "
+                "pyrelease never looks like this, so check who can write to the store"
+            ) from None
+    finally:
+        artifact.unlink(missing_ok=True)
+    root.switch(version)
+    try:
+        pruned = root.prune(options.keep)
+    except OSError as exc:  # the new version is current; an old one could not go
+        pruned = []
+        say(f"warning: could not remove old versions ({exc.strerror}); try prune later")
+    if pruned:
+        say(f"removed old versions {', '.join(pruned)} (keeping {options.keep})")
+    say(f"pulled {name} {version} ({entry.triple}), sha256 ok, {signature}, now current")
+    return Pulled(name, version, before, changed=True)
