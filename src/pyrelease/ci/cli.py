@@ -118,4 +118,18 @@ def build(
     except KeyboardInterrupt:
         click.echo("ERROR: interrupted", err=True)
         sys.exit(130)
+    except Exception:
+        if os.environ.get("PYRELEASE_DEBUG"):
+            raise
+        import traceback
+
+        traceback.print_exc()
+        message = (
+            "pyrelease ci build failed unexpectedly; this is a bug, please report it "
+            "with the traceback in the log"
+        )
+        if runner.on_github:
+            click.echo(github.annotation("error", message, title="pyrelease"))
+        click.echo(f"ERROR: {message}", err=True)
+        sys.exit(2)
     report_result(result, runner, click.echo)
