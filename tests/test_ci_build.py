@@ -21,6 +21,7 @@ from ci_helpers import annotations, ci_build, read_outputs, step_env
 from deploy_helpers import deploy, store_server
 from helpers import DEMO, copy_project, ensure_demo_lock
 from pyrelease.assemble.runtime import host_triple
+from pyrelease.ci.run import WITHHELD
 
 pytestmark = pytest.mark.e2e
 
@@ -341,3 +342,24 @@ def test_nix_true_without_nix_says_how_to_get_it(workspace: Path, tmp_path: Path
     [found] = annotations(result.stdout)
     assert found["message"] == "nix is not installed on this runner"
     assert "install-nix-action" in result.stderr
+
+
+def test_the_build_does_not_see_the_upload_credentials(
+    workspace: Path, tmp_path: Path, https_store: tuple[str, Path, Path]
+) -> None:
+    """The project's own code runs during the build (here config/config.py); the
+    upload token and cloud keys are kept from it and given to the push only."""
+    project = copy_project(DEMO, tmp_path / "demo")
+    seen = tmp_path / "seen.json"
+    (project / "config" / "config.py").write_text(
+        "import json, os\n"
+        f"json.dump({{k: os.environ.get(k) for k in {WITHHELD!r}}}, open({str(seen)!r}, 'w'))\n"
+        "raise SystemExit('stop the build here')\n"
+    )
+    url, _, ca = https_store
+    secrets = {k: f"secret-{k}" for k in WITHHELD}
+    env = step_env(tmp_path / "step", tmp_path, REQUESTS_CA_BUNDLE=str(ca), **secrets)
+    result = ci_build("--upload-to", url, cwd=project, env=env)
+    assert result.returncode == 1
+    assert json.loads(seen.read_text()) == dict.fromkeys(WITHHELD)
+    assert "secret-" not in result.stdout + result.stderr

@@ -103,7 +103,7 @@ def build(
     )
     console = Console(quiet=quiet, interactive=False)
     try:
-        result = ci_build(options, os.environ, console)
+        result = ci_build(options, dict(os.environ), console)
     except PyreleaseError as exc:
         sys.stdout.flush()
         report_error(

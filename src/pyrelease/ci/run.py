@@ -13,9 +13,11 @@ was there before:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,19 @@ from pyrelease.ci.report import Result
 from pyrelease.ci.upload import destination, object_url, push
 from pyrelease.console import Console
 from pyrelease.errors import BuildError
+
+# Credentials for the upload (and the job's OIDC token), kept from the build.
+WITHHELD = (
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "RELEASE_DEPLOY_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_RUNTIME_TOKEN",
+)
 
 
 @dataclass(frozen=True)
@@ -51,12 +66,13 @@ def ci_build(options: CiOptions, environ: Mapping[str, str], console: Console) -
         )
     project = options.project.resolve()
     started = time.monotonic()
-    if options.prebuilt is not None:
-        source, release_dir, info = _take(options.prebuilt.resolve())
-    elif options.nix:
-        source, release_dir, info = _take(_nix_build(project, options, console))
-    else:
-        source, release_dir, info = _build(project, options, console)
+    with credentials_withheld():
+        if options.prebuilt is not None:
+            source, release_dir, info = _take(options.prebuilt.resolve())
+        elif options.nix:
+            source, release_dir, info = _take(_nix_build(project, options, console))
+        else:
+            source, release_dir, info = _build(project, options, console)
     out_dir = options.out_dir or project / "_build" / options.env
     console.step(f"writing {info['name']}-{info['version']}-{info['triple']}.tar.gz and .sha256")
     artifact = publish(source, release_dir, info, out_dir.resolve())
@@ -69,6 +85,21 @@ def ci_build(options: CiOptions, environ: Mapping[str, str], console: Console) -
         label = f"workflow artifact {artifact.path.name.removesuffix('.tar.gz')}"
         return Result(artifact, seconds, label, "")
     return Result(artifact, seconds, "not uploaded", "")
+
+
+@contextmanager
+def credentials_withheld() -> Iterator[None]:
+    """Take the upload credentials out of ``os.environ`` while the release is built.
+
+    A build runs the project's own code (``config/config.py``, user steps, the
+    build backends of local packages); none of it needs the token that uploads
+    the result, so none of it gets to read it. The push gets the full environment.
+    """
+    saved = {k: os.environ.pop(k) for k in WITHHELD if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _build(project: Path, options: CiOptions, console: Console) -> tuple[Path | None, Path, dict]:
