@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pyrelease import __version__
+from pyrelease.ci.cli import ci
 from pyrelease.console import Console
 from pyrelease.errors import PyreleaseError
 from pyrelease.release import BuildOptions
@@ -222,3 +223,7 @@ def _run(action) -> None:
             err=True,
         )
         sys.exit(2)
+
+
+# `pyrelease ci ...`: the commands the GitHub Action runs, in their own subpackage.
+main.add_command(ci)

@@ -1,0 +1,94 @@
+"""The artifact CI publishes: ``NAME-VSN-TRIPLE.tar.gz`` and its ``.sha256``.
+
+The name is the one ``release-deploy push`` gives the tarball in a store
+(:func:`pyrelease.deploy.index.artifact_name`), so a file downloaded from a
+GitHub artifact and one pulled from a store are named alike, and the matrix
+jobs of several runners write artifacts side by side without clashing::
+
+    OUT/
+      demo-1.2.3-x86_64-unknown-linux-gnu.tar.gz
+      demo-1.2.3-x86_64-unknown-linux-gnu.tar.gz.sha256   "DIGEST  NAME" (sha256sum -c)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyrelease.deploy.artifact import sha256_file, sha256_line
+from pyrelease.deploy.index import artifact_name
+from pyrelease.errors import BuildError
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A release tarball ready to publish."""
+
+    name: str
+    version: str
+    triple: str
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def sha256_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".sha256")
+
+    @property
+    def store_object(self) -> str:
+        """Its object name in a ``release-deploy`` store: ``NAME/VSN/NAME-VSN-TRIPLE.tar.gz``."""
+        return artifact_name(self.name, self.version, self.triple)
+
+
+def file_name(name: str, version: str, triple: str) -> str:
+    """``NAME-VSN-TRIPLE.tar.gz``."""
+    return artifact_name(name, version, triple).rsplit("/", 1)[-1]
+
+
+def read_build_info(release_dir: Path, version: str | None = None) -> dict:
+    """``releases/VSN/build_info.json`` of an assembled release (the only one if no ``version``)."""
+    if version is not None:
+        candidates = [release_dir / "releases" / version / "build_info.json"]
+    else:
+        candidates = sorted((release_dir / "releases").glob("*/build_info.json"))
+    found = [c for c in candidates if c.is_file()]
+    if len(found) != 1:
+        raise BuildError(
+            f"{release_dir} is not an assembled release with one releases/VSN/build_info.json",
+            tip="point at the directory `pyrelease build` or `nix build` produced",
+        )
+    return json.loads(found[0].read_text(encoding="utf-8"))
+
+
+def publish(source: Path | None, release_dir: Path, info: dict, out_dir: Path) -> Artifact:
+    """Write ``OUT/NAME-VSN-TRIPLE.tar.gz`` and its ``.sha256``; return the :class:`Artifact`.
+
+    ``source`` is the tarball the release's ``tar`` step made (linked or copied);
+    without one the release directory is packed here, as the ``tar`` step would.
+    Both files are written aside and renamed into place.
+    """
+    from pyrelease.assemble.tarball import write_tarball
+
+    name, version, triple = info["name"], info["version"], info["triple"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dest = out_dir / file_name(name, version, triple)
+    if source is None:
+        write_tarball(release_dir, dest)
+    elif source.resolve() != dest.resolve():
+        partial = dest.with_name(dest.name + ".partial")
+        partial.unlink(missing_ok=True)
+        try:
+            os.link(source, partial)
+        except OSError:
+            shutil.copyfile(source, partial)
+        os.replace(partial, dest)
+    digest = sha256_file(dest)
+    artifact = Artifact(name, version, triple, dest, digest, dest.stat().st_size)
+    partial = artifact.sha256_path.with_name(artifact.sha256_path.name + ".partial")
+    partial.write_text(sha256_line(digest, dest.name), encoding="utf-8")
+    os.replace(partial, artifact.sha256_path)
+    return artifact

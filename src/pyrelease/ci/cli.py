@@ -1,0 +1,135 @@
+"""``pyrelease ci``: the commands the GitHub Action runs (usable in any CI)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from pyrelease.errors import PyreleaseError
+
+
+@click.group()
+def ci() -> None:
+    """Build and publish a release in CI (what the GitHub Action runs).
+
+    On GitHub Actions the results go to the step's outputs (GITHUB_OUTPUT), the
+    job summary (GITHUB_STEP_SUMMARY) and error annotations on pyproject.toml;
+    anywhere else they are printed as plain text.
+    """
+
+
+@ci.command()
+@click.argument("name", required=False)
+@click.option(
+    "--env",
+    "env",
+    envvar="PYRELEASE_ENV",
+    default="prod",
+    show_default=True,
+    help="Build environment (PYRELEASE_ENV).",
+)
+@click.option("--version", "version", help="Override the release version.")
+@click.option(
+    "--upload-to",
+    default="none",
+    show_default=True,
+    help="artifact, github-release, none, or a store URL (s3://, https://, file://, github://) "
+    "to push to with release-deploy push.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write NAME-VSN-TRIPLE.tar.gz and .sha256 (default _build/ENV).",
+)
+@click.option(
+    "--nix",
+    type=click.BOOL,
+    default=False,
+    metavar="true|false",
+    help="true: build with `nix build .#release-NAME` instead of pyrelease.",
+)
+@click.option(
+    "--prebuilt",
+    type=click.Path(path_type=Path),
+    help="Do not build: publish this release directory or tarball.",
+)
+@click.option("--quiet", is_flag=True, help="Print no build progress, only the result.")
+@click.option(
+    "--project",
+    "-C",
+    "project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="The project directory (default: the current one).",
+)
+def build(
+    name: str | None,
+    env: str,
+    version: str | None,
+    upload_to: str,
+    out_dir: Path | None,
+    nix: bool,
+    prebuilt: Path | None,
+    quiet: bool,
+    project: Path,
+) -> None:
+    """Build release NAME, write NAME-VSN-TRIPLE.tar.gz and its .sha256, upload them.
+
+    An empty NAME or --version is the same as none given, so a workflow can pass
+    its inputs through unchanged.
+
+    \b
+    Outputs (GITHUB_OUTPUT): artifact, sha256, sha256-file, version, target,
+    name, artifact-name, url.
+    """
+    from pyrelease.ci import github
+    from pyrelease.ci.report import report_error, report_result
+    from pyrelease.ci.run import CiOptions, ci_build
+    from pyrelease.console import Console
+
+    runner = github.Runner.from_environ(os.environ)
+    options = CiOptions(
+        project=project,
+        release=name or None,
+        env=env,
+        version=version or None,
+        upload_to=upload_to,
+        out_dir=out_dir,
+        nix=nix,
+        prebuilt=prebuilt,
+    )
+    console = Console(quiet=quiet, interactive=False)
+    try:
+        result = ci_build(options, dict(os.environ), console)
+    except PyreleaseError as exc:
+        sys.stdout.flush()
+        report_error(
+            exc,
+            project.resolve(),
+            name or None,
+            runner,
+            click.echo,
+            lambda s: click.echo(s, err=True),
+        )
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("ERROR: interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        if os.environ.get("PYRELEASE_DEBUG"):
+            raise
+        import traceback
+
+        traceback.print_exc()
+        message = (
+            "pyrelease ci build failed unexpectedly; this is a bug, please report it "
+            "with the traceback in the log"
+        )
+        if runner.on_github:
+            click.echo(github.annotation("error", message, title="pyrelease"))
+        click.echo(f"ERROR: {message}", err=True)
+        sys.exit(2)
+    report_result(result, runner, click.echo)
