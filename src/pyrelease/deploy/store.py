@@ -13,6 +13,11 @@ to its own addressing. Stores raise :class:`StoreError` (with a one-sentence
 message naming the store and the fix) and :class:`NotFound`; nothing else
 escapes them for expected failures (network down, bad credentials, missing
 object).
+
+A store may also offer ``push_lock(say)``, a context manager that makes pushes
+to it take turns (the folder store does, with ``flock``); ``push`` holds it from
+reading the index to writing it. Stores without one rely on ``push`` re-reading
+the index just before writing it.
 """
 
 from __future__ import annotations
