@@ -179,3 +179,35 @@ def test_pull_and_list_find_the_release_name_in_the_store(
     assert (
         json.loads((root / "current/releases/1.1.0/build_info.json").read_text())["name"] == "shop"
     )
+
+
+# --------------------------------------------------------------------------- downgrades
+
+
+def test_pull_never_goes_back_to_an_older_version_unless_asked(tmp_path: Path) -> None:
+    """The index is not signed: whoever can write it could list only an older (signed)
+    version. ``pull`` without ``--version`` therefore never moves to a version older
+    than the current one; ``--version`` does, on purpose."""
+    store, root = tmp_path / "store", tmp_path / "srv" / "demo"
+    for version in ("1.0.0", "2.0.0"):
+        assert deploy("push", tarball(tmp_path, version), "--to", store).returncode == 0
+    assert deploy("pull", "--from", store, "--root", root).returncode == 0
+    assert os.readlink(root / "current") == "releases/2.0.0"
+
+    index_path = store / "demo" / "index.json"
+    index = json.loads(index_path.read_text())
+    index["versions"] = [e for e in index["versions"] if e["version"] == "1.0.0"]
+    index_path.write_text(json.dumps(index))
+
+    result = deploy("pull", "--from", store, "--root", root)
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"the newest demo in {store} is 1.0.0, older than the current 2.0.0: nothing to do "
+        "(pass --version 1.0.0 to go back to it)"
+    ) in result.stdout
+    assert os.readlink(root / "current") == "releases/2.0.0"
+    assert not (root / "releases" / "1.0.0").exists()
+
+    result = deploy("pull", "--from", store, "--root", root, "--version", "1.0.0")
+    assert result.returncode == 0, result.stderr
+    assert os.readlink(root / "current") == "releases/1.0.0"
