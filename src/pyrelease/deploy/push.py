@@ -31,17 +31,17 @@ def push(
     The index is written last, so it never lists an artifact that is not there.
 
     Concurrent pushes: a store that can lock (a folder) is held locked from the
-    first read of the index to its write. Other stores re-read the index just
-    before writing it and add this entry to what is there then, so a push that
-    finished meanwhile is kept; only a push that writes the index in that short
-    moment can still be lost (see docs/deploy.md).
+    first read of the index to its write (its ``pushing`` context). Other stores
+    re-read the index just before writing it and add this entry to what is there
+    then, so a push that finished meanwhile is kept; only a push that writes the
+    index in that short moment can still be lost (see docs/deploy.md).
     """
     if not tarball.is_file():
         raise DeployError(f"{tarball} does not exist: pass the path of a release tarball")
     info = build_info(tarball, Limits())
     store = open_store(url, environ)
-    lock = getattr(store, "push_lock", None)
-    with lock(say) if lock is not None else contextlib.nullcontext():
+    pushing = getattr(store, "pushing", None)
+    with pushing(say) if pushing is not None else contextlib.nullcontext():
         return _push(store, tarball, info, url, say, sign_key)
 
 

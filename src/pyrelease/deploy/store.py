@@ -14,10 +14,11 @@ message naming the store and the fix) and :class:`NotFound`; nothing else
 escapes them for expected failures (network down, bad credentials, missing
 object).
 
-A store may also offer ``push_lock(say)``, a context manager that makes pushes
-to it take turns (the folder store does, with ``flock``); ``push`` holds it from
-reading the index to writing it. Stores without one rely on ``push`` re-reading
-the index just before writing it.
+A store may also offer ``pushing(say)``, a context manager ``push`` holds from
+its first request to its last: the folder store takes a lock there so pushes
+take turns (``flock``), the GitHub store checks that it has a token before any
+request. Stores without a lock rely on ``push`` re-reading the index just
+before writing it.
 """
 
 from __future__ import annotations

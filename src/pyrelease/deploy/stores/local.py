@@ -3,7 +3,7 @@
 Objects are files below the folder; a put writes aside and renames, so a
 reader never sees half an object. Files whose names start with a dot are not
 objects: ``.put-*`` are writes in progress, ``.push.lock`` is the lock pushes
-take turns on (:meth:`LocalStore.push_lock`).
+take turns on (:meth:`LocalStore.pushing`).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class LocalStore:
         return sorted(names)
 
     @contextlib.contextmanager
-    def push_lock(self, say: Callable[[str], None]) -> Iterator[None]:
+    def pushing(self, say: Callable[[str], None]) -> Iterator[None]:
         """Hold the store's push lock (``.push.lock``, flock): one push at a time
         reads and writes an index here; wait for (and say so) one holding it."""
         try:
