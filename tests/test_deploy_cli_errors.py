@@ -112,7 +112,7 @@ def test_errors_name_the_problem_and_the_fix(remote: Remote, tmp_path: Path) -> 
     fails(deploy("list", "--from", remote.url, env=remote.bad_credentials),
           remote.credential_variable)  # fmt: skip
     assert not os.path.lexists(root / "current")
-    assert not list((root / "releases").iterdir()) if (root / "releases").exists() else True
+    assert not (root / "releases").exists() or not list((root / "releases").iterdir())
 
     # And with good credentials the newest for this host is pulled (not the aarch64 one).
     result = deploy(*pull, env=remote.pull_env)
