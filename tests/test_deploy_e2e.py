@@ -1,7 +1,14 @@
 """The deploy story with real releases: ``pyrelease build`` → ``release-deploy push``
 → ``pull`` → ``current/bin/demo start`` answers HTTP → a second version with
 ``pull --restart`` → ``rollback --restart`` → the first version answers again;
-and a new version that fails to start puts the old one back."""
+and a new version that fails to start puts the old one back.
+
+The round trip runs once through every kind of store, each a real server on
+127.0.0.1: a folder, an HTTP server (with a bearer token), moto's S3 server with
+signature checking on (pushing with a read-write key, pulling with a read-only
+one), and, because GitHub itself cannot be reached from here, the
+``github_standin`` server that answers GitHub's release API paths in its place.
+The releases are built once for the module and shared by all of them."""
 
 from __future__ import annotations
 
@@ -10,11 +17,13 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from deploy_helpers import DEPLOY, deploy, store_server
+from github_standin import READ_TOKEN, WRITE_TOKEN, GitHubStandIn
 from helpers import (
     DEMO,
     base_env,
@@ -26,6 +35,7 @@ from helpers import (
     pyrelease,
     wait_http,
 )
+from s3_server import BUCKET, Moto, moto_s3
 
 pytestmark = pytest.mark.e2e
 
@@ -77,28 +87,70 @@ def root(tmp_path: Path) -> Iterator[Path]:
         subprocess.run([str(script), "stop"], env=base_env(), capture_output=True, timeout=120)
 
 
-STORES = ["folder", "http"]  # each store kind runs the whole round trip
+@dataclass
+class StoreCase:
+    """A store URL with the environment of the build machine that pushes and of the
+    server that pulls (a read-only key or token where the store has such a thing)."""
+
+    url: str
+    push_env: dict[str, str] = field(default_factory=dict)
+    pull_env: dict[str, str] = field(default_factory=dict)
+
+
+STORES = ["folder", "http", "s3", "github"]  # each store kind runs the whole round trip
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[Moto]:
+    """moto's S3 server (signatures checked), started only if an S3 case runs."""
+    with moto_s3() as server:
+        yield server
+
+
+def _no_aws_files(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """``env`` without moto's ``HOME=/nonexistent`` (the node started by --restart
+    inherits it), pointing the AWS profile files at nothing instead."""
+    env = {k: v for k, v in env.items() if k != "HOME"}
+    env["AWS_SHARED_CREDENTIALS_FILE"] = env["AWS_CONFIG_FILE"] = str(tmp_path / "no-aws")
+    return env
 
 
 @pytest.fixture(params=STORES)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """A store URL of each kind, with the environment its commands need."""
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreCase]:
+    """A store of each kind, with the environments its commands need."""
     if request.param == "folder":
-        yield f"file://{tmp_path / 'store'}", {}
+        yield StoreCase(f"file://{tmp_path / 'store'}")
     elif request.param == "http":
+        token = {"RELEASE_DEPLOY_TOKEN": "t0ken"}
         with store_server(tmp_path / "store", token="t0ken") as server:
-            yield server.url, {"RELEASE_DEPLOY_TOKEN": "t0ken"}
+            yield StoreCase(server.url, token, token)
+    elif request.param == "s3":
+        moto: Moto = request.getfixturevalue("moto")
+        yield StoreCase(
+            f"s3://{BUCKET}/e2e-{tmp_path.name}",
+            _no_aws_files(moto.writer, tmp_path),
+            _no_aws_files(moto.reader, tmp_path),
+        )
+    elif request.param == "github":
+        # A stand-in: GitHub's API cannot be reached from here (see github_standin).
+        with GitHubStandIn("acme/demo") as gh:
+            api = {"GITHUB_API_URL": gh.api}
+            yield StoreCase(
+                "github://acme/demo",
+                {**api, "GITHUB_TOKEN": WRITE_TOKEN},
+                {**api, "GITHUB_TOKEN": READ_TOKEN},
+            )
 
 
-def test_round_trip(
-    tarballs: dict[str, Path], root: Path, store: tuple[str, dict[str, str]]
-) -> None:
-    url, store_env = store
+def test_round_trip(tarballs: dict[str, Path], root: Path, store: StoreCase) -> None:
+    url, push_env, pull_env = store.url, store.push_env, store.pull_env
     port = free_port()
-    env = {"PORT": str(port), **store_env}
-    out = ok(deploy("push", tarballs["0.1.0"], "--to", url, env=store_env))
+    env = {"PORT": str(port), **pull_env}
+    out = ok(deploy("push", tarballs["0.1.0"], "--to", url, env=push_env))
     assert "pushed demo 0.1.0 (" in out
-    out = ok(deploy("pull", "--from", url, "--root", root, env=store_env))
+    out = ok(deploy("push", tarballs["0.1.0"], "--to", url, env=push_env))
+    assert "is already in" in out and "nothing to do" in out  # push is idempotent
+    out = ok(deploy("pull", "--from", url, "--root", root, env=pull_env))
     assert "pulled demo 0.1.0" in out and "sha256 ok" in out and "now current" in out
     info = json.loads((root / "current/releases/0.1.0/build_info.json").read_text())
     assert info["glibc"] and info["glibc"][0].isdigit()  # recorded at build time
@@ -107,8 +159,9 @@ def test_round_trip(
         wait_http(f"http://127.0.0.1:{port}/health", first.proc)
         assert info_version(port) == "0.1.0"
 
-        ok(deploy("push", tarballs["0.2.0"], "--to", url, env=store_env))
+        ok(deploy("push", tarballs["0.2.0"], "--to", url, env=push_env))
         out = ok(deploy("pull", "--from", url, "--root", root, "--restart", env=env))
+        assert "pulled demo 0.2.0" in out
         assert "stopping 0.1.0" in out and "0.2.0 is running" in out
         assert first.wait(60) == 0  # the old node was stopped through its bin/demo stop
     assert info_version(port) == "0.2.0"

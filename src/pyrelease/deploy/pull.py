@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from pyrelease.deploy import host
 from pyrelease.deploy.artifact import build_info, parse_sha256
 from pyrelease.deploy.download import RETRIES, download, fetch_small
@@ -112,6 +114,16 @@ def _check_signature(
         sig.unlink(missing_ok=True)
 
 
+def _older(version: str, current: str | None) -> bool:
+    """Whether ``version`` is older than ``current`` in PEP 440 order."""
+    if current is None:
+        return False
+    try:
+        return Version(version) < Version(current)
+    except InvalidVersion:
+        return False
+
+
 def _check_sha256_file(store: Store, entry: Entry) -> None:
     try:
         text = fetch_small(store, entry.sha256_file, limit=4096).decode("utf-8", "replace")
@@ -197,6 +209,13 @@ def _pull_locked(
     if before[0] == version:
         say(f"{name} {version} is already current in {root.path}, nothing to do")
         return Pulled(name, version, before, changed=False)
+    if options.version is None and _older(version, before[0]):
+        # The index is not signed: never let it move a server back unasked.
+        say(
+            f"the newest {name} in {store.url} is {version}, older than the current "
+            f"{before[0]}: nothing to do (pass --version {version} to go back to it)"
+        )
+        return Pulled(name, str(before[0]), before, changed=False)
     if version in root.versions():
         root.switch(version)
         say(f"{name} {version} was already unpacked in {root.path}, now current")

@@ -13,6 +13,12 @@ to its own addressing. Stores raise :class:`StoreError` (with a one-sentence
 message naming the store and the fix) and :class:`NotFound`; nothing else
 escapes them for expected failures (network down, bad credentials, missing
 object).
+
+A store may also offer ``pushing(say)``, a context manager ``push`` holds from
+its first request to its last: the folder store takes a lock there so pushes
+take turns (``flock``), the GitHub store checks that it has a token before any
+request. Stores without a lock rely on ``push`` re-reading the index just
+before writing it.
 """
 
 from __future__ import annotations

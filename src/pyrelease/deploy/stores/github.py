@@ -21,10 +21,11 @@ it is ``https://HOST/api/v3``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -94,6 +95,12 @@ class GitHubStore:
                 for name in self._names(release, head if "/" in prefix else None, release["assets"])
             ]
         return sorted(n for n in found if n.startswith(prefix))
+
+    @contextlib.contextmanager
+    def pushing(self, say: Callable[[str], None]) -> Iterator[None]:
+        """Around a push: refuse one without a token before any request."""
+        self._need_token("push to")
+        yield
 
     def size(self, name: str) -> int:
         """The asset's size as the release lists it."""

@@ -1,14 +1,19 @@
 """A store in a local folder (``/srv/store`` or ``file:///srv/store``).
 
 Objects are files below the folder; a put writes aside and renames, so a
-reader never sees half an object.
+reader never sees half an object. Files whose names start with a dot are not
+objects: ``.put-*`` are writes in progress, ``.push.lock`` is the lock pushes
+take turns on (:meth:`LocalStore.pushing`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -52,9 +57,32 @@ class LocalStore:
         for dirpath, _dirs, files in os.walk(self.root):
             for f in files:
                 rel = os.path.relpath(os.path.join(dirpath, f), self.root).replace(os.sep, "/")
-                if rel.startswith(prefix) and not f.startswith(".put-"):
+                if rel.startswith(prefix) and not f.startswith("."):
                     names.append(rel)
         return sorted(names)
+
+    @contextlib.contextmanager
+    def pushing(self, say: Callable[[str], None]) -> Iterator[None]:
+        """Hold the store's push lock (``.push.lock``, flock): one push at a time
+        reads and writes an index here; wait for (and say so) one holding it."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / ".push.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write to {self.url} ({exc.strerror}): check the folder's permissions"
+            ) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                say(f"waiting for another push to {self.url}")
+                began = time.monotonic()
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                say(f"waited {time.monotonic() - began:.1f}s for another push to {self.url}")
+            yield
+        finally:
+            os.close(fd)
 
     def size(self, name: str) -> int:
         try:
