@@ -61,6 +61,10 @@
           type = "app";
           program = "${self.packages.${system}.pyrelease}/bin/pyrelease";
         };
+        release-deploy = {
+          type = "app";
+          program = "${self.packages.${system}.pyrelease}/bin/release-deploy";
+        };
       });
 
       devShells = forAll (system: pkgs: {

@@ -1,6 +1,7 @@
 # pyrelease itself: its sources run by `python` with nixpkgs' packages of its
 # dependencies (and setuptools/wheel, the build backends `build --offline` uses
-# for local packages). bin/pyrelease-tar packs a release exactly as the `tar` step.
+# for local packages). bin/pyrelease-tar packs a release exactly as the `tar` step;
+# bin/release-deploy is the server-side tool (S3 signing is imported only for s3://).
 { pkgs, python, src, version }:
 let
   env = python.withPackages (ps: [
@@ -11,6 +12,8 @@ let
     ps.pip
     ps.setuptools
     ps.wheel
+    ps.requests
+    ps.requests-aws4auth
   ]);
 in
 pkgs.runCommand "pyrelease-${version}" { } ''
@@ -22,5 +25,7 @@ pkgs.runCommand "pyrelease-${version}" { } ''
   printf '%s\n' '#!${env}/bin/python3' 'import sys' "sys.path.insert(0, '$out/lib')" \
     'from pathlib import Path' 'from pyrelease.assemble.tarball import write_tarball' \
     'write_tarball(Path(sys.argv[1]), Path(sys.argv[2]))' > $out/bin/pyrelease-tar
-  chmod 755 $out/bin/pyrelease $out/bin/pyrelease-tar
+  printf '%s\n' '#!${env}/bin/python3' 'import sys' "sys.path.insert(0, '$out/lib')" \
+    'from pyrelease.deploy.cli import run' 'run()' > $out/bin/release-deploy
+  chmod 755 $out/bin/pyrelease $out/bin/pyrelease-tar $out/bin/release-deploy
 ''

@@ -16,7 +16,17 @@
     "stdenv.mkDerivation"
   ];
   python = [ "withPackages" ];
-  pythonPackages = [ "click" "installer" "jinja2" "packaging" "pip" "setuptools" "wheel" ];
+  pythonPackages = [
+    "click"
+    "installer"
+    "jinja2"
+    "packaging"
+    "pip"
+    "requests"
+    "requests-aws4auth"
+    "setuptools"
+    "wheel"
+  ];
   hostPlatform = [ "isMusl" "system" ];
   pkgsCross = [ "aarch64-multiplatform" "aarch64-multiplatform-musl" "gnu64" "musl64" ];
 }

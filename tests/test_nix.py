@@ -154,3 +154,18 @@ def test_the_tool_runs_from_the_flake(clone: Path, store: Path, tmp_path: Path) 
                          text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "nix-lock" in out.stdout
+
+
+def test_release_deploy_runs_from_the_flake(clone: Path, store: Path, tmp_path: Path) -> None:
+    tool = build(clone, "pyrelease", store)
+    app = nix("eval", "--raw", f"{flake_ref(clone)}#apps.x86_64-linux.release-deploy.program",
+              *stub_args(store))  # fmt: skip
+    assert app.returncode == 0, app.stderr
+    assert app.stdout.endswith(f"/{tool.name}/bin/release-deploy")
+    text = (tool / "bin" / "release-deploy").read_text()
+    script = tmp_path / "release-deploy"
+    script.write_text(text.replace("/nix/store/", f"{store}/nix/store/"))
+    out = subprocess.run(["/usr/bin/python3.11", str(script), "--help"], capture_output=True,
+                         text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "pull" in out.stdout and "push" in out.stdout

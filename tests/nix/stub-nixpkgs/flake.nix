@@ -3,7 +3,7 @@
   # network: the same output names as nixpkgs (`lib`, `legacyPackages.SYSTEM`),
   # implementing only the attributes listed in nix/surface.nix, built with the
   # host's tools (/bin/sh, /usr/bin/python3.11 with Debian's python3-click,
-  # -jinja2, -packaging, -installer, -pip, -setuptools, -wheel; gcc; patchelf).
+  # -jinja2, -packaging, -installer, -pip, -setuptools, -wheel, -requests; gcc; patchelf).
   #
   #   nix build .#release-demo --offline --override-input nixpkgs path:./tests/nix/stub-nixpkgs
   #
@@ -41,7 +41,7 @@
 
           # Debian's packages on the host stand for nixpkgs' python3Packages.
           pythonPackages = builtins.listToAttrs (map (n: { name = n; value = "host-${n}"; })
-            [ "click" "installer" "jinja2" "packaging" "pip" "setuptools" "wheel" ]);
+            [ "click" "installer" "jinja2" "packaging" "pip" "requests" "requests-aws4auth" "setuptools" "wheel" ]);
 
           python311 = runCommand "python3.11-host" { } ''
             mkdir -p $out/bin
