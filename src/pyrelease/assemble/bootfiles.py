@@ -15,6 +15,7 @@ releases/
     vm.args, remote.vm.args, env.sh, env.bat
     build_info.json           target triple, Python, system libraries needed
     node/pyrelease/node/      the runtime side (standard library only)
+    bin/python, bin/SCRIPT    the release's interpreter and console scripts (scripts.py)
 ```
 """
 
@@ -30,6 +31,7 @@ from typing import Any
 import pyrelease
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import LibDir, compile_files, plan_compile
+from pyrelease.assemble.scripts import write_scripts
 from pyrelease.templates import environment, render
 
 NODE_SRC = Path(pyrelease.__file__).parent / "node"
@@ -160,6 +162,8 @@ def write_boot_files(
     for name in names:
         _write(vsn_dir / name, render(env, f"{name}.j2", **context), crlf=name.endswith(".bat"))
     os.chmod(vsn_dir / "env.sh", 0o755)
+    if "unix" in spec.include_executables_for:
+        write_scripts(release, vsn_dir, libs, env, context)
     python_exe = release.python.executable
     copy_node(vsn_dir, python_exe, f"cpython-{release.python.version_short.replace('.', '')}")
     (root / "releases" / "start_erl.data").write_text(

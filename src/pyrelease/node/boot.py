@@ -14,6 +14,9 @@ TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are stri
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+# The runtime's own interpreter; ``sys.executable`` becomes the release's (see below).
+RUNTIME_EXECUTABLE = sys.executable
+
 
 def setup_paths(root: str, manifest: Manifest) -> None:
     """Append each loaded application's ``lib/DIST-VSN`` and process its ``.pth`` files.
@@ -38,6 +41,20 @@ def setup_paths(root: str, manifest: Manifest) -> None:
         for rel in pth_files:
             sitedir, name = os.path.split(os.path.join(root, rel))
             site.addpackage(sitedir, name, known)
+    release_executable(os.path.join(root, "releases", manifest.version))
+
+
+def release_executable(vsn_dir: str) -> None:
+    """Make ``sys.executable`` the release's interpreter, ``releases/VSN/bin/python``.
+
+    A child started with it (``multiprocessing``, ``subprocess`` with
+    ``sys.executable``, a server re-executing itself) runs with the release's
+    code on its path instead of a bare runtime that knows nothing of it.
+    Releases built before the launcher existed keep the runtime's own.
+    """
+    launcher = os.path.join(vsn_dir, "bin", "python")
+    if os.path.isfile(launcher):
+        sys.executable = launcher
 
 
 def preload(manifest: Manifest, log: Callable[[str], None]) -> tuple[int, int]:

@@ -98,7 +98,7 @@ def maybe_reboot_after_config(env: Env, config: dict[str, Any], settings: dict[s
     os.environ["PYRELEASE_CONFIG_COMPUTED"] = "1"
     if settings.get("prune_runtime_sys_config_after_boot"):
         os.environ["PYRELEASE_PRUNE_SYS_CONFIG"] = base + ".config"
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    os.execv(boot.RUNTIME_EXECUTABLE, [boot.RUNTIME_EXECUTABLE, *sys.orig_argv[1:]])
 
 
 def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
@@ -322,6 +322,7 @@ def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     try:
         env = Env(os.environ)
+        env.export()
         vm = vmargs.load(env.vm_args)
         if command in ("start", "start_iex", "eval") and vm.needs_reexec():
             vmargs.reexec(vm, os.path.abspath(sys.argv[0]), argv)
