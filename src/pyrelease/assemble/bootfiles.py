@@ -32,6 +32,7 @@ import pyrelease
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import LibDir, compile_files, plan_compile
 from pyrelease.assemble.scripts import write_scripts
+from pyrelease.commandspec import manifest_entry
 from pyrelease.templates import environment, render
 
 NODE_SRC = Path(pyrelease.__file__).parent / "node"
@@ -72,8 +73,17 @@ def manifest(
                 "start": lib.dist.start,
             }
         )
+    commands = {}
+    command = getattr(release.spec, "command", None)
+    if command and not clean:  # runs last: after every in-process application is up
+        name, settings = manifest_entry(release.name, command)
+        mode = command.get("command_mode", "permanent")
+        apps.append({"name": name, "version": release.version, "dir": "", "mode": mode,
+                     "start": "pyrelease.node.commandapp:start"})  # fmt: skip
+        commands[name] = settings
     return {
         "format": 1,
+        "commands": commands,
         "release": {"name": release.name, "version": release.version, "env": release.env},
         "python": {
             "version": release.python.version,

@@ -42,6 +42,10 @@ def setup_paths(root: str, manifest: Manifest) -> None:
             sitedir, name = os.path.split(os.path.join(root, rel))
             site.addpackage(sitedir, name, known)
     release_executable(os.path.join(root, "releases", manifest.version))
+    if manifest.extra.get("commands"):  # in the main thread, before any application starts
+        from pyrelease.node import commandapp
+
+        commandapp.install_forwarding()
 
 
 def release_executable(vsn_dir: str) -> None:
