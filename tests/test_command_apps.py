@@ -120,6 +120,8 @@ def test_http_server_command_serves_stops_and_leaves_nothing(web: Path, tmp_path
     try:
         assert http_get(f"http://127.0.0.1:{port}/")[0] == 200
         assert run(web, "pid", env=env).returncode == 0
+        log = web.parent.parent / "tmp" / "log" / "cmdweb.log"
+        assert '"GET / HTTP/1.1" 200' in log.read_text()  # the child's output is in the log
     finally:
         assert run(web, "stop", env=env).returncode == 0
     with pytest.raises(OSError):

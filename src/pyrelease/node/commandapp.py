@@ -146,111 +146,108 @@ def start(ctx: Any) -> None:
                                 os.environ.get("RELEASE_TMP", ""))  # fmt: skip
     except readiness.NotReady as exc:
         raise CommandFailed(str(exc)) from None
-    child, watchdog, pipe = spawn(resolve(argv, what), check, ctx)
-    stopping = threading.Event()
-    ctx.on_stop(lambda: stop(child, watchdog, pipe, stopping))
+    child = Supervised(resolve(argv, what), check)
+    ctx.on_stop(child.stop)
     try:
-        readiness.wait(check, float(spec.get("ready_timeout", 60)), lambda: _gone(child, ctx))
+        readiness.wait(check, float(spec.get("ready_timeout", 60)), lambda: child.gone(ctx))
     except readiness.NotReady as exc:
-        stop(child, watchdog, pipe, stopping)
+        child.stop()
         if ctx.stopping.is_set():
             return None
         raise CommandFailed(f"{what} {exc}") from None
     finally:
         check.close()
     ctx.ready()
-    status = child.wait()
-    _children.pop(child.pid, None)
-    finish(child, watchdog, pipe)
-    if ctx.stopping.is_set() or stopping.is_set():
-        return None
-    if status == 0:
+    status = child.proc.wait()
+    child.finish()
+    if ctx.stopping.is_set() or child.stopping or status == 0:
         return None
     how = f"signal {signal.Signals(-status).name}" if status < 0 else f"status {status}"
     raise CommandFailed(f"{what} exited with {how}", 128 - status if status < 0 else status)
 
 
-def _gone(child: subprocess.Popen[bytes], ctx: Any) -> str | None:
-    if ctx.stopping.is_set():
-        return "stopped while starting"
-    status = child.poll()
-    if status is None:
-        return None
-    return f"exited with status {status} before it was ready"
+class Supervised:
+    """The child, the watchdog leading its process group, and the node's end of the pipe."""
 
-
-def spawn(
-    argv: list[str], check: readiness.Check, ctx: Any
-) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], int]:
-    """Start the watchdog, then the child in the watchdog's process group."""
-    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
-    env.update(check.environ())
-    read_end, write_end = os.pipe()  # both close-on-exec: no other child keeps the node's end
-    try:
-        watchdog = subprocess.Popen(
-            ["/bin/sh", "-c", WATCHDOG], stdin=read_end, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, process_group=0, cwd="/",
-        )  # fmt: skip
-    finally:
-        os.close(read_end)
-    cwd = os.environ.get("RELEASE_DATA") or "/"
-    try:
-        child = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, process_group=watchdog.pid, cwd=cwd
-        )
-    except OSError as exc:
-        os.close(write_end)
-        watchdog.wait()
-        raise CommandFailed(f"command {argv[0]} could not start: {exc.strerror}") from None
-    _children[child.pid] = child
-    return child, watchdog, write_end
-
-
-def stop(
-    child: subprocess.Popen[bytes],
-    watchdog: subprocess.Popen[bytes],
-    pipe: int,
-    stopping: threading.Event,
-) -> None:
-    """SIGTERM to the child; SIGKILL to its group once the shutdown timeout is near."""
-    stopping.set()
-    if child.poll() is None:
+    def __init__(self, argv: list[str], check: readiness.Check) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        env.update(check.environ())
+        read_end, self.pipe = os.pipe()  # close-on-exec: no other child keeps the node's end
         try:
-            child.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        vm = vmargs.load(os.environ.get("RELEASE_VM_ARGS", ""))
-        try:  # leave the node a moment of its shutdown timeout to report
-            child.wait(max(0.5, vm.shutdown_timeout - 1.0))
-        except subprocess.TimeoutExpired:
-            print(
-                f"[node] command {child.args[0]} did not stop within "
-                f"{vm.shutdown_timeout:g}s of SIGTERM; killing it",
-                flush=True,
+            self.watchdog = subprocess.Popen(
+                ["/bin/sh", "-c", WATCHDOG], stdin=read_end, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, process_group=0, cwd="/",
+            )  # fmt: skip
+        finally:
+            os.close(read_end)
+        self.stopping = False
+        self._done = threading.Lock()
+        self._finished = False
+        cwd = os.environ.get("RELEASE_DATA") or "/"
+        try:
+            self.proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, process_group=self.watchdog.pid, cwd=cwd
             )
-    finish(child, watchdog, pipe)
+        except OSError as exc:
+            self._kill_group()
+            os.close(self.pipe)
+            self.watchdog.wait()
+            raise CommandFailed(f"command {argv[0]} could not start: {exc.strerror}") from None
+        _children[self.proc.pid] = self.proc
 
+    def gone(self, ctx: Any) -> str | None:
+        """Why the child can no longer become ready, or None."""
+        if ctx.stopping.is_set():
+            return "stopped while starting"
+        status = self.proc.poll()
+        if status is None:
+            return None
+        return f"exited with status {status} before it was ready"
 
-def finish(child: subprocess.Popen[bytes], watchdog: subprocess.Popen[bytes], pipe: int) -> None:
-    """Kill what is left of the child's group (workers, the watchdog) and reap it."""
-    try:
-        os.killpg(watchdog.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        os.close(pipe)
-    except OSError:
-        pass
-    for proc in (child, watchdog):
+    def stop(self) -> None:
+        """SIGTERM to the child; SIGKILL to its group once the shutdown timeout is near."""
+        self.stopping = True
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            vm = vmargs.load(os.environ.get("RELEASE_VM_ARGS", ""))
+            grace = max(0.5, vm.shutdown_timeout - 1.0)  # a moment left for the node to report
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                print(
+                    f"[node] command {self.proc.args[0]} did not stop within {grace:g}s "
+                    "of SIGTERM; killing its process group",
+                    flush=True,
+                )
+        self.finish()
+
+    def finish(self) -> None:
+        """Kill what is left of the group (workers, the watchdog) and reap it; once."""
+        with self._done:
+            if self._finished:
+                return
+            self._finished = True
+            self._kill_group()
+            os.close(self.pipe)
+            for proc in (self.proc, self.watchdog):
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+            _children.pop(self.proc.pid, None)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # grandchildren are reaped by init
+                try:
+                    os.killpg(self.watchdog.pid, 0)
+                except (ProcessLookupError, PermissionError):
+                    return
+                time.sleep(0.01)
+
+    def _kill_group(self) -> None:
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
-    _children.pop(child.pid, None)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # the group's last members (reaped by init)
-        try:
-            os.killpg(watchdog.pid, 0)
+            os.killpg(self.watchdog.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.01)
+            pass
