@@ -33,6 +33,10 @@ def main():
     with open(os.path.join(data, "worker.json"), "w") as f:
         json.dump({"pid": os.getpid(), "cwd": os.getcwd(), "argv": sys.argv,
                    "notify": os.environ.get("NOTIFY_SOCKET")}, f)
+    if os.environ.get("NOTIFY_SOCKET") and not os.environ.get("WRK_NO_READY"):
+        import socket
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"STATUS=up\\nREADY=1", "\\0" + os.environ["NOTIFY_SOCKET"][1:])
     print("worker running", flush=True)
     if os.environ.get("WRK_EXIT"):
         sys.exit(int(os.environ["WRK_EXIT"]))
@@ -74,6 +78,29 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "ready_timeout = 20\n"
     )
     return build(tmp_path_factory.mktemp("cmdwrk"), "wrk", tool)
+
+
+@pytest.fixture(scope="module")
+def notifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tool = '[tool.pyrelease]\ncommand = ["-m", "ntf.worker"]\nready = "notify"\nready_timeout = 3\n'
+    return build(tmp_path_factory.mktemp("cmdntf"), "ntf", tool)
+
+
+def test_notify_readiness(notifier: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with node(notifier, {"RELEASE_DATA": str(data)}) as n:
+        n.wait_for("ntf 1.0.0 started in", timeout=60)
+        out = n.output()
+        assert out.index("worker running") < out.index("application command:ntf.worker started")
+        assert wait_file(data / "worker.json")["notify"].startswith("@pyrelease-")
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0
+    result = run(notifier, "start", env={"RELEASE_DATA": str(data), "WRK_NO_READY": "1"})
+    assert result.returncode == 1
+    assert (
+        "application command:ntf.worker failed: command -m ntf.worker not ready after 3s: "
+        "the check notify did not pass (no READY=1 received)"
+    ) in result.stdout, result.stdout
 
 
 def alive(pid: int) -> bool:
