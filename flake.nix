@@ -1,22 +1,86 @@
 {
-  # The Nix layer (pinned toolchain and runtime per target triple, lock file →
-  # fixed-output downloads, `nix build .#release-demo`, `lib.mkRelease`) is not
-  # built yet; it has its own issue. Until then this flake pins nixpkgs and
-  # offers a development shell with the tools the test suite uses.
   description = "pyrelease: self-contained, reproducible releases of Python services";
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";
 
   outputs = { self, nixpkgs }:
     let
-      systems = [ "x86_64-linux" "aarch64-linux" ];
-      forAll = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+      systems = [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ];
+      forAll = f: builtins.listToAttrs (map (system: {
+        name = system;
+        value = f system nixpkgs.legacyPackages.${system};
+      }) systems);
+      toolVersion = (builtins.fromTOML (builtins.readFile ./pyproject.toml)).project.version;
+      mkRelease = import ./nix/mk-release.nix { toolSrc = ./src/pyrelease; inherit toolVersion; };
+
+      # The example built here: examples/demo-nix, whose distributions all have
+      # their sources in this repository (its demo-extra lives in ../demo).
+      example = { src = ./examples; subdir = "demo-nix"; };
+      exampleReleases = import ./nix/releases.nix
+        (builtins.fromTOML (builtins.readFile ./examples/demo-nix/pyproject.toml));
+      exampleLock = builtins.fromJSON (builtins.readFile ./examples/demo-nix/pyrelease.lock.json);
+      darwin = system: builtins.match ".*-darwin" system != null;
+      defaultTriple = pkgs: import ./nix/triple.nix pkgs.stdenv.hostPlatform;
+
+      releasesFor = system: pkgs:
+        let
+          # Other triples of the lock that this system builds natively (musl).
+          extraTriples = builtins.filter
+            (t: exampleLock.targets.${t}.system == system && t != defaultTriple pkgs)
+            (builtins.attrNames exampleLock.targets);
+          one = name: triple: mkRelease (example // { inherit pkgs triple; release = name; });
+          perRelease = name:
+            let r = one name (defaultTriple pkgs); in
+            [
+              { name = "release-${name}"; value = r; }
+              { name = "release-${name}-tarball"; value = r.tarball; }
+              { name = "release-${name}-closure"; value = r.closure; }
+            ]
+            ++ map (t: { name = "release-${name}-${t}"; value = one name t; }) extraTriples;
+        in
+        builtins.listToAttrs (builtins.concatMap perRelease exampleReleases.names);
+
+      unitTests = import ./nix/tests;
     in
     {
-      devShells = forAll (pkgs: {
-        default = pkgs.mkShell {
-          packages = [ pkgs.python311 pkgs.gcc pkgs.patchelf pkgs.util-linux ];
+      lib = { inherit mkRelease; };
+
+      packages = forAll (system: pkgs:
+        let
+          pyrelease = import ./nix/pyrelease.nix {
+            inherit pkgs;
+            version = toolVersion;
+            python = pkgs.python3;
+            src = ./src/pyrelease;
+          };
+        in
+        releasesFor system pkgs // { inherit pyrelease; default = pyrelease; });
+
+      apps = forAll (system: pkgs: {
+        pyrelease = {
+          type = "app";
+          program = "${self.packages.${system}.pyrelease}/bin/pyrelease";
         };
       });
+
+      devShells = forAll (system: pkgs: {
+        default = pkgs.mkShell {
+          packages = [ self.packages.${system}.pyrelease pkgs.patchelf ];
+        };
+      });
+
+      checks = forAll (system: pkgs: {
+        nix-unit-tests = pkgs.runCommand "pyrelease-nix-unit-tests" { } (
+          if unitTests == [ ] then "touch $out"
+          else throw "pyrelease: Nix unit tests failed: ${builtins.toJSON unitTests}"
+        );
+        # macOS: the runtime is not bundled there yet, the closure variant runs.
+        release-demo-version = pkgs.runCommand "release-demo-version" { } ''
+          ${self.packages.${system}.${if darwin system then "release-demo-closure" else "release-demo"}}/bin/demo version > $out
+          grep -q '^demo 0.1.0' $out
+        '';
+      });
+
+      formatter = forAll (system: pkgs: pkgs.nixfmt);
     };
 }

@@ -31,6 +31,7 @@ pytestmark = [
 # The application's behaviour at start comes from the environment.
 DMN = """
 import os, time
+from pathlib import Path
 
 def start(ctx):
     for i in range(int(os.environ.get("DMN_LINES", "0"))):
@@ -38,9 +39,17 @@ def start(ctx):
     time.sleep(float(os.environ.get("DMN_SLEEP", "0")))
     if os.environ.get("DMN_CRASH"):
         raise RuntimeError("dmn crashed at boot on purpose")
+    if os.environ.get("DMN_MARK"):
+        ctx.on_stop(lambda: Path(os.environ["DMN_MARK"]).write_text("stopped"))
+    if os.environ.get("DMN_BLOCK"):  # serves until stopped, never calls ctx.ready()
+        print("dmn serving", flush=True)
+        ctx.stopping.wait()
+        return None
     print("dmn up", flush=True)
     return True
 """
+
+REGEX_RPC = "print('go', flush=True)\nimport re\nre.match(r'(a+)+$', 'a' * 40 + 'b')"
 
 HEADER = re.compile(r"===== LOGGING STARTED \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC =====")
 
@@ -252,6 +261,27 @@ def test_a_node_not_ready_in_time_is_stopped_and_reported(daemon: Daemon) -> Non
     assert "exited with signal SIGKILL" in daemon.log_text()
 
 
+def test_a_start_that_never_calls_ready_is_stopped_cleanly_and_explained(
+    daemon: Daemon,
+) -> None:
+    began = time.monotonic()
+    result = daemon.run(DMN_BLOCK="1", RELEASE_DAEMON_TIMEOUT="8", RELEASE_STOP_TIMEOUT="20")
+    took = time.monotonic() - began
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    why = "application dmn has neither returned from its start nor called ctx.ready()"
+    assert lines[:2] == [
+        f"node dmn is not ready yet: {why}",  # said as soon as the node knew, not 8s later
+        f"ERROR: node dmn did not become ready within 8s: {why}",
+    ], result.stderr
+    assert "call ctx.ready() once it serves" in result.stderr  # the node's hint, in the tail
+    log = daemon.log_text()
+    assert "SIGKILL" not in log  # it stopped when asked: nothing had to be killed
+    assert "exited with status 0" in log
+    assert took < 8 + 20
+    assert daemon.processes() == []
+
+
 def test_invalid_settings_are_refused_before_anything_starts(daemon: Daemon) -> None:
     result = daemon.run(RELEASE_LOG_SIZE="big")
     assert (result.returncode, result.stderr) == (
@@ -307,6 +337,39 @@ def test_the_stop_command_ends_the_daemon(daemon: Daemon) -> None:
     # Regression: the node used to queue the stop before replying "ok", so a fast
     # node could exit first and `stop` reported a lost connection.
     assert stop.returncode == 0, stop.stderr
+
+
+def test_stop_works_after_the_supervisor_was_killed(daemon: Daemon) -> None:
+    mark = daemon.tmp.parent / "stopped.mark"
+    supervisor, node = daemon.start(DMN_MARK=str(mark))
+    os.kill(supervisor, signal.SIGKILL)  # the node's stdout now leads nowhere
+    wait_until(lambda: gone(supervisor), "the supervisor to die")
+    reap()
+    stop = daemon.run("stop")
+    assert stop.returncode == 0, stop.stderr
+    wait_until(lambda: gone(node), "the node to exit")
+    assert mark.read_text() == "stopped"  # its stop callbacks ran
+    assert not (daemon.tmp / "sockets" / "dmn.sock").exists()  # and it cleaned up
+
+
+def test_stop_kills_a_daemon_node_stuck_in_c_code(daemon: Daemon) -> None:
+    supervisor, node = daemon.start(RELEASE_HEART="1")
+    rpc = subprocess.Popen(
+        [str(daemon.script), "rpc", REGEX_RPC], env=daemon.env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert rpc.stdout is not None and rpc.stdout.readline() == "go\n"
+        stop = daemon.run("stop", RELEASE_STOP_TIMEOUT="2")
+        assert stop.returncode == 0, stop.stderr
+        assert f"killed it with SIGKILL (pid {node})" in stop.stderr
+        wait_until(lambda: gone(supervisor) and gone(node), "the daemon to end")
+        assert rpc.wait(10) == 1
+    finally:
+        rpc.kill()
+        rpc.communicate()
+    assert "[heart]" not in daemon.log_text()  # a stop is not a crash: no restart
+    assert not daemon.pid_file.exists() and not daemon.supervisor_file.exists()
 
 
 def test_a_relative_release_tmp_is_the_callers(root: Path, tmp_path: Path) -> None:

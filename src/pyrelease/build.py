@@ -14,7 +14,9 @@ from pyrelease.config import load_project, select_release
 from pyrelease.console import Console
 from pyrelease.errors import BuildError, ConfigError, PyreleaseError
 from pyrelease.node import appconfig
-from pyrelease.release import BuildOptions, Release, from_spec
+from pyrelease.overlays import check_overlays
+from pyrelease.release import BuildOptions, Release, check_file_names, from_spec
+from pyrelease.startcheck import check_runtime_config
 
 # Assembly, the build environment and packaging are imported where they are used:
 # a build that finds its release up to date needs none of them.
@@ -22,11 +24,22 @@ from pyrelease.release import BuildOptions, Release, from_spec
 
 def build(root: Path, name: str | None, options: BuildOptions, console: Console) -> Release:
     """Build release ``name`` of the project at ``root``; return the finished ``Release``."""
+    from pyrelease.offline import check_options
+
+    check_options(options.offline, options.find_links, options.target)
     project = load_project(root)
     spec = select_release(project, name, env=options.env)
     if spec.quiet:
         console.quiet = True
+    if options.include_runtime is not None:
+        from dataclasses import replace
+
+        runtime = options.include_runtime
+        spec = replace(spec, include_runtime=False if runtime == "false" else runtime)
     release = from_spec(project, spec, options, console)
+    # Said before anything is built; assemble checks again what steps may change.
+    check_file_names(release.name, release.version)
+    check_overlays(release)
     release.config, release.compile_env = build_time_config(release)
     tracked = uptodate.trackable(release)
     inputs = uptodate.inputs_digest(release) if tracked else ""
@@ -43,7 +56,9 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
     confirm_overwrite(release)
     release.python = target_python(release)
     check_python_version(release)
+    check_runtime_config(release)
     prepare(release)
+    check_file_names(release.name, release.version)  # version = { from_dist = ... }
     user_steps = [s for s in release.steps if s not in ("assemble", "tar")]
     uptodate.forget(release)
     from pyrelease import steps
@@ -125,6 +140,9 @@ def prepare(release: Release) -> None:
             python_version=release.python.version,
             force=release.options.force,
             console=release.console,
+            offline=release.options.offline,
+            find_links=release.options.find_links,
+            target=release.options.target,
         )
     else:
         if not venv.exists():
@@ -171,7 +189,9 @@ def build_time_config(release: Release) -> tuple[dict, list[dict]]:
     except appconfig.ConfigFileError as exc:
         raise BuildError(str(exc)) from None
     except Exception as exc:
-        raise BuildError(f"evaluating {path} failed: {exc!r}") from exc
+        from pyrelease.node.configload import describe_error
+
+        raise BuildError(describe_error(exc, str(path), "config/config.py")) from exc
     finally:
         os.chdir(saved)
     return values, appconfig.take_compile_env_reads()

@@ -114,9 +114,14 @@ def prepare(
     python_version: str,
     force: bool,
     console: Console,
+    offline: bool = False,
+    find_links: str | None = None,
+    target: str | None = None,
 ) -> Path:
     """Make ``venv`` hold exactly the lock's distributions plus the project.
 
+    With ``offline`` nothing is downloaded (see :mod:`pyrelease.offline`); ``target``
+    (a triple) chooses the lock's wheels for that target instead of this machine.
     Returns the environment's site-packages directory.
     """
     lock = find_lock(project_root)
@@ -133,6 +138,11 @@ def prepare(
         if proc.returncode != 0:
             raise BuildError(f"creating the build environment failed: {proc.stderr.strip()}")
     directories: list[str] = []
+    if lock is None and offline:
+        raise BuildError(
+            f"--offline needs a lock file (pylock.toml or uv.lock) in {project_root}",
+            tip="lock the project: `pip lock . -o pylock.toml` or `uv lock`",
+        )
     if lock is None:
         console.warn(
             f"no lock file (pylock.toml or uv.lock) in {project_root}: dependencies are "
@@ -145,27 +155,57 @@ def prepare(
     else:
         env = marker_environment(venv_python(venv))
         major_minor = env["python_version"]
-        artifacts = without(read_lock(lock, target_tags(major_minor), env), project_name)
+        tags = target_tags(major_minor)
+        if target:
+            from pyrelease.nixlock import targets
+
+            tags = targets.tags(targets.get(target), major_minor)
+        artifacts = without(read_lock(lock, tags, env, target or "this target"), project_name)
         directories = [a.location for a in artifacts if a.kind == "directory"]
         hashed = [a for a in artifacts if a.kind != "directory"]
+        if offline:
+            from pyrelease.offline import local_files
+
+            hashed = local_files(hashed, find_links)
         if fresh and hashed:
             console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
-            _install_hashed(hashed, venv)
+            _install_hashed(hashed, venv, offline)
     previous = {} if fresh else old.get("sources", {})
     local = [project_root, *(Path(d) for d in directories)]
-    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}) for p in local}
+
+    def special(path: Path, kind: str) -> None:
+        console.warn(
+            f"skipping the {kind} {path}: it is not a source file (keep it out of your "
+            "package folders: a build backend that reads it would wait forever)"
+        )
+
+    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}, special) for p in local}
     changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
     if not changed:
         console.step("the build environment is up to date")
     else:
         console.step(f"installing {len(changed)} local package(s) into the build environment")
         stamp_file.unlink(missing_ok=True)  # a failed install must not look up to date
-        _pip(["--no-deps", "--force-reinstall", *changed], venv, "the project")
+        if offline:
+            _install_local_offline(changed, venv, python_version)
+        else:
+            _pip(["--no-deps", "--force-reinstall", *changed], venv, "the project")
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
     return site_packages(venv)
 
 
-def _install_hashed(artifacts: list[LockedArtifact], venv: Path) -> None:
+def _install_local_offline(dirs: list[str], venv: Path, python_version: str) -> None:
+    from pyrelease.offline import build_local_wheels
+
+    tmp, wheels = build_local_wheels(dirs, python_version)
+    try:
+        args = ["--no-index", "--no-deps", "--force-reinstall", *map(str, wheels)]
+        _pip(args, venv, "the project")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _install_hashed(artifacts: list[LockedArtifact], venv: Path, offline: bool = False) -> None:
     lines = []
     for a in artifacts:
         if not a.sha256:
@@ -173,4 +213,6 @@ def _install_hashed(artifacts: list[LockedArtifact], venv: Path) -> None:
         lines.append(f"{a.name} @ {a.location} --hash=sha256:{a.sha256}")
     req = venv / "pyrelease-locked-requirements.txt"
     req.write_text("\n".join(lines) + "\n")
-    _pip(["--no-deps", "--require-hashes", "-r", str(req)], venv, "the locked distributions")
+    no_index = ["--no-index"] if offline else []
+    args = [*no_index, "--no-deps", "--require-hashes", "-r", str(req)]
+    _pip(args, venv, "the locked distributions")

@@ -44,7 +44,11 @@ def main() -> None:
     help="Build environment (PYRELEASE_ENV): selects config/ENV.py and _build/ENV.",
 )
 @click.option("--path", help="Where to put the release (default _build/ENV/rel/NAME).")
-@click.option("--version", "version", help="The release version (default: the project's).")
+@click.option(
+    "--version",
+    "version",
+    help="The release version, a PEP 440 version such as 1.2.3 (default: the project's).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing release without asking.")
 @click.option(
     "--force",
@@ -65,6 +69,32 @@ def main() -> None:
     is_flag=True,
     help="Do not check the target Python against requires-python.",
 )
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Install only from local files: the lock's files from --find-links, local "
+    "packages built with the build backends installed beside pyrelease. Fails naming "
+    "any file that is missing.",
+)
+@click.option(
+    "--find-links",
+    "find_links",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --offline: the directory holding the lock's wheels and sdists, by file name.",
+)
+@click.option(
+    "--target",
+    "target",
+    metavar="TRIPLE",
+    help="The target triple the release is for (e.g. x86_64-unknown-linux-gnu): wheels are "
+    "chosen for it and it is recorded in releases/VSN/build_info.json.",
+)
+@click.option(
+    "--include-runtime",
+    "include_runtime",
+    metavar="PATH|false",
+    help="Override include_runtime: bundle the Python installation at PATH, or 'false'.",
+)
 @project_option
 def build(
     name: str | None,
@@ -77,6 +107,10 @@ def build(
     no_compile: bool,
     no_deps_check: bool,
     no_python_version_check: bool,
+    offline: bool,
+    find_links: Path | None,
+    target: str | None,
+    include_runtime: str | None,
     project: Path,
 ) -> None:
     """Assemble the release NAME (or the default one) of this project.
@@ -99,6 +133,10 @@ def build(
         python_version_check=not no_python_version_check,
         path=path,
         version=version,
+        offline=offline,
+        find_links=str(find_links.resolve()) if find_links else None,
+        target=target,
+        include_runtime=include_runtime,
     )
     _run(lambda: run_build(project.resolve(), name, options, Console(quiet=quiet)))
 
@@ -115,6 +153,50 @@ def init(force: bool, project: Path) -> None:
     from pyrelease.initcmd import write_templates
 
     _run(lambda: write_templates(project.resolve(), force=force, console=Console()))
+
+
+@main.command("nix-lock")
+@click.option(
+    "--target",
+    "targets",
+    metavar="TRIPLE",
+    multiple=True,
+    help="A target triple to lock for (repeat it); default: every triple the flake builds.",
+)
+@click.option(
+    "--python-version",
+    "python_version",
+    metavar="X.Y.Z",
+    help="The Python the release runs on (default: the one running pyrelease).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write (default: pyrelease.lock.json in the project).",
+)
+@project_option
+def nix_lock(
+    targets: tuple[str, ...], python_version: str | None, output: Path | None, project: Path
+) -> None:
+    """Write pyrelease.lock.json, the lock the Nix flake builds from.
+
+    For every target triple, it names the exact file (wheel or sdist) of every
+    distribution of pylock.toml or uv.lock: name, version, file name, URL and sha256.
+    Wheels are chosen with the target's platform rules (manylinux, musllinux, macOS),
+    Python version and ABI. Run it again whenever the lock changes.
+    """
+    from pyrelease.nixlock import TARGETS, write_nix_lock
+
+    def action() -> None:
+        import platform
+
+        version = python_version or platform.python_version()
+        out = write_nix_lock(project.resolve(), targets, version, output)
+        names = ", ".join(targets or TARGETS)
+        click.echo(f"* wrote {os.path.relpath(out)} for Python {version}: {names}")
+
+    _run(action)
 
 
 def _run(action) -> None:

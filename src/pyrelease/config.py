@@ -125,6 +125,30 @@ def _did_you_mean(word: str, choices: Iterable[str], what: str = "the options ar
     return f"; {what}: {', '.join(choices)}"
 
 
+def is_version(value: object) -> bool:
+    """Whether ``value`` is a PEP 440 version as written, with no surrounding spaces.
+
+    ``packaging`` tolerates leading and trailing whitespace; a release version
+    names a folder and a tarball, so pyrelease does not.
+    """
+    if not isinstance(value, str) or value != value.strip():
+        return False
+    try:
+        Version(value)
+    except InvalidVersion:
+        return False
+    return True
+
+
+def check_cli_version(value: str) -> None:
+    """Refuse a ``--version`` that the same check refuses in ``pyproject.toml``."""
+    if not is_version(value):
+        raise ConfigError(
+            [f"--version {_show(value)} is not a valid PEP 440 version"],
+            tip="give a version such as 1.2.3, 1.2.3rc1 or 1.2.3+build.4",
+        )
+
+
 def _is_ref(value: object) -> bool:
     """Whether ``value`` is a ``"module.path:attr"`` reference."""
     return isinstance(value, str) and _REF.fullmatch(value) is not None
@@ -235,9 +259,7 @@ def _cookie(c: _Check, key: str, value: Any) -> str:
 
 def _version(c: _Check, key: str, value: Any) -> dict[str, Any]:
     if isinstance(value, str):
-        try:
-            Version(value)
-        except InvalidVersion:
+        if not is_version(value):
             c.fail(key, f"must be a valid PEP 440 version, got {_show(value)}")
         return {"version": value}
     if isinstance(value, dict) and value.keys() == {"from_dist"}:
@@ -398,6 +420,8 @@ def validate_release(
 
 def _read_pyproject(root: Path) -> dict[str, Any]:
     path = root / "pyproject.toml"
+    if path.exists() and not path.is_file():  # a named pipe would make the build wait forever
+        raise ConfigError([f"{path} is not a regular file"])
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -436,9 +460,7 @@ def _check_version(project: dict[str, Any], releases: dict[str, Any], problems: 
                 "or a `version` option in every release"
             )
         return ""
-    try:
-        Version(version)
-    except (InvalidVersion, TypeError):
+    if not is_version(version):
         problems.append(f"[project] version {_show(version)} is not a valid PEP 440 version")
     return str(version)
 

@@ -102,6 +102,13 @@ def closure(
     order: list[Distribution] = []
     seen: set[str] = set()
     problems: list[str] = []
+    unknown = [canonicalize_name(r) for r in roots if canonicalize_name(r) not in installed]
+    if unknown:
+        raise ConfigError(
+            [_not_installed(name, installed) for name in unknown],
+            tip="correct the name in `applications`, or add the distribution to the "
+            "project's dependencies",
+        )
 
     def visit(name: str, extras: set[str], parent: str | None) -> None:
         dist = installed.get(name)
@@ -136,6 +143,14 @@ def closure(
             + "\n(re-lock, rebuild with --force, or skip this check with --no-deps-check)"
         )
     return order
+
+
+def _not_installed(name: str, installed: dict[str, Distribution]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(installed), n=1)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"`applications` names {name}, which is not installed in the build environment{hint}"
 
 
 def assign_modes(

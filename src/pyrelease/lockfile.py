@@ -12,6 +12,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.tags import Tag
@@ -29,6 +30,8 @@ class LockedArtifact:
     location: str
     sha256: str | None
     kind: str  # "wheel" | "sdist" | "directory"
+    filename: str = ""
+    """The file's own name (``NAME-VSN-TAGS.whl``), empty for directories."""
 
 
 def _location(entry: dict, lock_dir: Path) -> str:
@@ -40,11 +43,18 @@ def _location(entry: dict, lock_dir: Path) -> str:
     raise BuildError(f"a lock entry has neither url nor path: {entry.get('name', entry)!r}")
 
 
+def _filename(entry: dict) -> str:
+    """A wheel's or sdist's file name: its ``name`` key, else the last part of its URL/path."""
+    if entry.get("name"):
+        return str(entry["name"])
+    return unquote(urlsplit(str(entry.get("url", entry.get("path", "")))).path).split("/")[-1]
+
+
 def _best_wheel(wheels: list[dict], tags: list[Tag]) -> dict | None:
     rank = {tag: i for i, tag in enumerate(tags)}
     best: tuple[int, dict] | None = None
     for wheel in wheels:
-        filename = wheel.get("name") or str(wheel.get("url", wheel.get("path", ""))).split("/")[-1]
+        filename = _filename(wheel)
         try:
             _, _, _, wheel_tags = parse_wheel_filename(filename)
         except ValueError:
@@ -64,8 +74,13 @@ def _marker_holds(marker: str | None, env: dict[str, str], name: str) -> bool:
         raise BuildError(f"the lock's marker for {name} is invalid: {exc}") from None
 
 
-def read_pylock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[LockedArtifact]:
-    """Artifacts from a PEP 751 lock, for the target described by ``tags`` and ``env``."""
+def read_pylock(
+    path: Path, tags: list[Tag], env: dict[str, str], target: str = "this target"
+) -> list[LockedArtifact]:
+    """Artifacts from a PEP 751 lock, for the target described by ``tags`` and ``env``.
+
+    ``target`` names the target in errors (a triple, for ``pyrelease nix-lock``).
+    """
     data = _load_toml(path)
     out = []
     for pkg in data.get("packages", []):
@@ -79,20 +94,24 @@ def read_pylock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[Locked
         wheel = _best_wheel(pkg.get("wheels", []), tags)
         if wheel is not None:
             sha = wheel.get("hashes", {}).get("sha256")
-            out.append(LockedArtifact(name, version, _location(wheel, path.parent), sha, "wheel"))
+            loc = _location(wheel, path.parent)
+            out.append(LockedArtifact(name, version, loc, sha, "wheel", _filename(wheel)))
         elif "sdist" in pkg:
             sdist = pkg["sdist"]
             sha = sdist.get("hashes", {}).get("sha256")
-            out.append(LockedArtifact(name, version, _location(sdist, path.parent), sha, "sdist"))
+            loc = _location(sdist, path.parent)
+            out.append(LockedArtifact(name, version, loc, sha, "sdist", _filename(sdist)))
         else:
             raise BuildError(
-                f"the lock has no wheel of {name} {version} for this target and no sdist; "
+                f"the lock has no wheel of {name} {version} for {target} and no sdist; "
                 "re-lock on (or for) the target platform"
             )
     return out
 
 
-def read_uvlock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[LockedArtifact]:
+def read_uvlock(
+    path: Path, tags: list[Tag], env: dict[str, str], target: str = "this target"
+) -> list[LockedArtifact]:
     """Artifacts from a ``uv.lock`` (its ``sha256:`` hashes become plain sha256)."""
     data = _load_toml(path)
     out = []
@@ -112,25 +131,28 @@ def read_uvlock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[Locked
         ]
         wheel = _best_wheel(wheels, tags)
         if wheel is not None:
-            out.append(
-                LockedArtifact(
-                    name, version, _location(wheel, path.parent), wheel["hashes"]["sha256"], "wheel"
-                )
-            )
+            loc, sha = _location(wheel, path.parent), wheel["hashes"]["sha256"]
+            out.append(LockedArtifact(name, version, loc, sha, "wheel", _filename(wheel)))
         elif "sdist" in pkg:
             sdist = pkg["sdist"]
             sha = sdist.get("hash", "").removeprefix("sha256:") or None
-            out.append(LockedArtifact(name, version, _location(sdist, path.parent), sha, "sdist"))
+            loc = _location(sdist, path.parent)
+            out.append(LockedArtifact(name, version, loc, sha, "sdist", _filename(sdist)))
         else:
-            raise BuildError(f"uv.lock has no wheel of {name} {version} for this target")
+            raise BuildError(
+                f"uv.lock has no wheel of {name} {version} for {target} and no sdist",
+                tip="re-lock on (or for) the target platform",
+            )
     return out
 
 
-def read_lock(path: Path, tags: list[Tag], env: dict[str, str]) -> list[LockedArtifact]:
+def read_lock(
+    path: Path, tags: list[Tag], env: dict[str, str], target: str = "this target"
+) -> list[LockedArtifact]:
     """Read ``pylock.toml`` or ``uv.lock`` by name."""
     if path.name == "uv.lock":
-        return read_uvlock(path, tags, env)
-    return read_pylock(path, tags, env)
+        return read_uvlock(path, tags, env, target)
+    return read_pylock(path, tags, env, target)
 
 
 def _load_toml(path: Path) -> dict:

@@ -5,6 +5,10 @@ Fields a user step may change before ``assemble``: ``version``, ``path``,
 ``steps`` (the steps still to run), ``options`` (free-form data for later
 steps). After ``assemble``, ``path`` holds the finished release and changing
 fields has no effect on it; ``tar`` packs what is at ``path``.
+
+Until every step has succeeded, ``path`` (and the tarball in ``extra``) are
+staged beside their final places, listed in ``staged``; they are switched in
+at the very end, so a failing step leaves the previous release as it was.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyrelease.config import ProjectConfig, ReleaseSpec
+from pyrelease.config import ProjectConfig, ReleaseSpec, check_cli_version
 from pyrelease.console import Console
+from pyrelease.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyrelease.distributions import Distribution
@@ -34,6 +39,10 @@ class BuildOptions:
     python_version_check: bool = True
     path: str | None = None
     version: str | None = None
+    offline: bool = False
+    find_links: str | None = None
+    target: str | None = None
+    include_runtime: str | None = None
 
 
 @dataclass
@@ -57,6 +66,8 @@ class Release:
     site_packages: Path | None = None
     python: Any = None  # assemble.runtime.PythonInstall
     extra: dict[str, Any] = field(default_factory=dict)
+    #: (built aside, final place) pairs, switched in once every step has succeeded.
+    staged: list[tuple[Path, Path]] = field(default_factory=list)
 
     @property
     def build_dir(self) -> Path:
@@ -96,6 +107,8 @@ def from_spec(
         if path_text
         else project.root / "_build" / options.env / "rel" / spec.name
     )
+    if options.version is not None:
+        check_cli_version(options.version)
     version = options.version or spec.version or project.version
     overlays = [project.root / spec.rel_templates_path / "overlays"]
     overlays += [project.root / o for o in spec.overlays]
@@ -112,3 +125,33 @@ def from_spec(
         applications=dict(spec.applications),
         overlays=overlays,
     )
+
+
+#: The longest file name most filesystems allow (ext4, xfs, btrfs, tmpfs: 255 bytes).
+NAME_MAX = 255
+
+
+def check_file_names(name: str, version: str) -> None:
+    """Refuse a release name or version whose files would exceed ``NAME_MAX`` bytes.
+
+    The name and version become file names (``releases/VSN``, ``bin/NAME``) and
+    parts of longer ones: the staging folder ``.NAME.building-XXXXXXXX``, the
+    stamp ``NAME-KEY.json`` and the tarball ``NAME-VSN.tar.gz.partial``.
+    """
+    derived = [
+        ("release name", name, f".{name}.building-XXXXXXXX", "a shorter release name"),
+        ("release name", name, f"{name}-0123456789abcdef.json", "a shorter release name"),
+        ("version", version, f"{name}-{version}.tar.gz.partial", "a shorter version or name"),
+    ]
+    for what, value, file_name, fix in derived:
+        size = len(file_name.encode("utf-8", "surrogateescape"))
+        if size > NAME_MAX:
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            example = file_name if len(file_name) <= 48 else file_name[:48] + "..."
+            raise ConfigError(
+                [
+                    f"the {what} {shown} is too long: the file {example} it needs would be "
+                    f"{size} bytes, over the filesystem's limit of {NAME_MAX} bytes"
+                ],
+                tip=f"choose {fix}",
+            )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 #: Lock files pyrelease reads, in order of preference.
@@ -31,11 +33,35 @@ NOT_SOURCES = {
 }  # fmt: skip
 
 
-def sources_digest(root: Path, skip: set[Path] | None = None) -> str:
+_KINDS = {
+    stat.S_IFIFO: "named pipe (FIFO)",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+}
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file that is not a regular file, folder or symlink is ("socket", ...), or None.
+
+    Reading a named pipe waits for a writer forever; the build never reads one.
+    """
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+        return None
+    return _KINDS.get(stat.S_IFMT(mode), "special file")
+
+
+def sources_digest(
+    root: Path,
+    skip: set[Path] | None = None,
+    on_special: Callable[[Path, str], None] | None = None,
+) -> str:
     """A digest of a local source tree that gets installed (the project, a local package).
 
     ``skip`` holds nested local packages, which have digests of their own. An
-    unchanged digest lets a rebuild skip reinstalling that tree.
+    unchanged digest lets a rebuild skip reinstalling that tree. Symlinks and
+    special files (pipes, sockets, devices) are not sources and are left out;
+    ``on_special`` is told about each special file.
     """
     h = hashlib.sha256()
     for dirpath, dirnames, filenames in os.walk(root):
@@ -49,7 +75,13 @@ def sources_digest(root: Path, skip: set[Path] | None = None) -> str:
         )
         for name in sorted(filenames):
             path = here / name
-            if name.endswith((".pyc", ".pyo")) or path.is_symlink():
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISREG(mode):
+                kind = special_kind(mode)
+                if kind is not None and on_special is not None:
+                    on_special(path, kind)
                 continue
             h.update(str(path.relative_to(root)).encode() + b"\0")
             h.update(hashlib.sha256(path.read_bytes()).digest())

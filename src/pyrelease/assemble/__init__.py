@@ -1,35 +1,58 @@
 """The ``assemble`` and ``tar`` steps.
 
 Assembly writes the whole release into a staging directory beside the
-destination and renames it into place at the end: a failed build leaves the
-previous release untouched, and a rebuilt one holds exactly what this build
-produced (only ``releases/COOKIE`` is carried over, as in the model).
+destination; the steps after it see the staged release at ``release.path``,
+and it is renamed into place only when every step has succeeded (see
+``steps.commit``): a failed build leaves the previous release untouched, and a
+rebuilt one holds exactly what this build produced (only ``releases/COOKIE`` is
+carried over, as in the model). The tarball is staged the same way.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pyrelease
+from pyrelease import startcheck
 from pyrelease.assemble import libcache, preload
 from pyrelease.assemble.bootfiles import write_boot_files
-from pyrelease.assemble.fsutil import (
-    copy_tree,
-    make_staging,
-    normalize_tree,
-    source_date_epoch,
-    swap_into_place,
-)
+from pyrelease.assemble.fsutil import make_staging, normalize_tree, source_date_epoch
 from pyrelease.assemble.importgraph import Graph, needed_test_dirs
 from pyrelease.assemble.libs import LibDir, write_libs
-from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
+from pyrelease.assemble.runtime import (
+    bundle_runtime,
+    host_triple,
+    needed_system_libs,
+    newest_glibc,
+)
+from pyrelease.assemble.runtime.loader import scrub_store_paths
 from pyrelease.assemble.tarball import write_tarball
-from pyrelease.release import Release
+from pyrelease.config import is_version
+from pyrelease.errors import BuildError
+from pyrelease.overlays import check_overlays, copy_overlays
+from pyrelease.release import Release, check_file_names
+
+
+def check_before_assembly(release: Release) -> None:
+    """What a step before ``assemble`` may have changed: version, names, overlays."""
+    if not is_version(release.version):
+        raise BuildError(
+            f"the release version {release.version!r} is not a valid PEP 440 version",
+            tip="a step before assemble set it; give a version such as 1.2.3",
+        )
+    check_file_names(release.name, release.version)
+    check_overlays(release)
 
 
 def assemble(release: Release) -> Release:
-    """Write the release to ``release.path`` (built aside, then switched in)."""
+    """Write the release beside ``release.path`` and point ``release.path`` at it.
+
+    The staged release is switched into the final place when every step has succeeded.
+    """
+    check_before_assembly(release)
     c = release.console
     c.step(f"assembling {release.name}-{release.version} on PYRELEASE_ENV={release.env}")
     spec = release.spec
@@ -41,25 +64,48 @@ def assemble(release: Release) -> Release:
     try:
         _fill(release, staging)
         normalize_tree(staging)
-        swap_into_place(staging, release.path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    release.staged.append((staging, release.path))
+    release.path = staging
     return release
+
+
+def _binaries(root: Path) -> list[Path]:
+    """The files of the release that may be ELF: shared objects and executables."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        in_bin = os.path.basename(dirpath) == "bin"
+        for name in sorted(filenames):
+            if in_bin or name.endswith(".so") or ".so." in name:
+                path = os.path.join(dirpath, name)
+                if not os.path.islink(path):
+                    found.append(Path(path))
+    return found
 
 
 def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
+    own_loader = False
+    triple = release.options.target or host_triple()
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
-        runtime_libs = info.needed_libs
+        runtime_libs, own_loader = info.needed_libs, info.own_loader
+        if release.options.target and info.triple != triple:
+            raise BuildError(
+                f"the release is for {triple} but its Python runtime is built for {info.triple}",
+                tip="set include_runtime to a Python built for the target",
+            )
     assert release.site_packages is not None
     graph = Graph.build(
         release.distributions, release.site_packages, release.build_dir / "lib-cache"
     )
     libs = _libs(release, root, graph)
+    startcheck.check_release(release, root, libs)
     plan = preload.plan(release, libs, graph)
     graph.save()
     release.console.step(
@@ -71,17 +117,19 @@ def _fill(release: Release, root: Path) -> None:
         "name": release.name,
         "version": release.version,
         "env": release.env,
-        "triple": host_triple(),
+        "triple": triple,
         "python": python.version,
         "include_runtime": spec.include_runtime is not False,
         "needed_libs": sorted(set(runtime_libs) | set(needed_system_libs(extensions))),
+        # The newest glibc symbol version its binaries need: a deploy checks the target's.
+        "glibc": newest_glibc(_binaries(root)),
         "pyrelease": pyrelease.__version__,
         "source_date_epoch": source_date_epoch(),
     }
     write_boot_files(release, root, libs, build_info, plan)
-    for overlay in release.overlays:
-        if overlay.is_dir():
-            copy_tree(overlay, root)
+    if own_loader:  # a runtime from a Nix store: the release must name no store path
+        scrub_store_paths(root)
+    copy_overlays(release, root)
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"
     if old_cookie.is_file() and not new_cookie.exists():
@@ -128,15 +176,31 @@ def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
 
 
 def tar(release: Release) -> Release:
-    """Pack the assembled release into ``NAME-VSN.tar.gz``."""
+    """Pack the assembled release into ``NAME-VSN.tar.gz``.
+
+    Inside the (staged) release when ``path`` is configured, else in
+    ``_build/ENV``, written under its own name in a private folder there and
+    switched into place with the release.
+    """
     dest = release.tarball_path
-    release.console.step(f"building {dest}")
-    # Inside the release path, the tarball must not pack itself: write it aside first.
+    final = next((f for s, f in release.staged if s == release.path), release.path)
+    shown = final / dest.relative_to(release.path) if release.path in dest.parents else dest
+    release.console.step(f"building {shown}")
     if release.path in dest.parents:
-        tmp = release.build_dir / dest.name
-        write_tarball(release.path, tmp)
-        shutil.move(tmp, dest)
-    else:
-        write_tarball(release.path, dest)
-    release.extra["tarball"] = dest
+        # Inside the release, the tarball must not pack itself: write it aside first.
+        release.build_dir.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=".tar-", dir=release.build_dir))
+        try:
+            write_tarball(release.path, aside / dest.name)
+            shutil.move(aside / dest.name, dest)
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+        release.extra["tarball"] = dest
+        return release
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=".tar-", dir=dest.parent))
+    staged = aside / dest.name
+    release.staged.append((staged, dest))
+    write_tarball(release.path, staged)
+    release.extra["tarball"] = staged
     return release

@@ -124,6 +124,7 @@ def boot_settings(release: Any) -> dict[str, Any]:
     return {
         "runtime_config": spec.runtime_config_path is not None
         and (release.project.root / spec.runtime_config_path).is_file(),
+        "runtime_config_path": spec.runtime_config_path,
         "config_providers": [{"provider": p.ref, "args": p.args} for p in spec.config_providers],
         "validate_compile_env": spec.validate_compile_env,
         "compile_env": release.compile_env,

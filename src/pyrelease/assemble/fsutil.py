@@ -92,8 +92,3 @@ def swap_into_place(staging: Path, final: Path) -> None:
         os.rename(old, final)
         raise
     shutil.rmtree(old, ignore_errors=True)
-
-
-def copy_tree(src: Path, dst: Path) -> None:
-    """Copy a tree (files, dirs, symlinks as symlinks), creating ``dst``."""
-    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)

@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 from pyrelease.assemble.fsutil import source_date_epoch, walk_sorted
+from pyrelease.errors import BuildError
 
 # Never packed: runtime state and the cookie (a secret, made on the target).
 EXCLUDED = ("tmp", "releases/COOKIE")
@@ -40,6 +41,12 @@ def write_tarball(release_dir: Path, dest: Path) -> Path:
                 if _excluded(rel):
                     continue
                 info = tar.gettarinfo(str(path), arcname=rel)
+                if not (info.isreg() or info.issym() or info.islnk()):
+                    raise BuildError(
+                        f"{path} is neither a file, a folder nor a symlink, so it cannot be "
+                        "packed into the tarball",
+                        tip="remove it from the release (a step after assemble put it there)",
+                    )
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 info.mtime = epoch

@@ -5,6 +5,8 @@ thread. Returning ``None`` means the application ended normally, raising means
 it ended abnormally, returning any other object means it runs until the node
 stops it. A start callable that blocks (a server loop) calls ``ctx.ready()``
 once it serves; the next application starts after ``ready()`` or a return.
+Stopping runs an application's ``on_stop`` callbacks in a thread of their own
+and waits for its start to return, the whole bounded by the shutdown timeout.
 
 What the node does when an application ends depends on its mode, as in OTP:
 
@@ -22,8 +24,10 @@ from __future__ import annotations
 import importlib
 import queue
 import threading
+import time
 from collections.abc import Callable
 
+from pyrelease.node import notify
 from pyrelease.node.manifest import AppEntry
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -31,6 +35,21 @@ if TYPE_CHECKING:
     from typing import Any
 
 STARTED_MODES = ("permanent", "transient", "temporary")
+
+# A start that neither returns nor calls ready() for this long gets one hint in the log.
+READY_HINT_AFTER = 5.0
+
+
+class StopRequested(KeyboardInterrupt):
+    """A stop arrived while the node was booting or starting its applications.
+
+    A kind of ``KeyboardInterrupt``, so that the code it interrupts (a runtime
+    config, a module being preloaded) lets it through as it would Ctrl-C.
+    """
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class ReleaseInfo:
@@ -45,15 +64,21 @@ class ReleaseInfo:
 class Context:
     """The single argument given to an application's start callable."""
 
-    def __init__(self, name: str, release: ReleaseInfo, config: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        release: ReleaseInfo,
+        config: dict[str, Any],
+        wake: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
         self.release = release
         self.config = config
         self.stopping = threading.Event()
         self._callbacks: list[Callable[[], object]] = []
         self._ready = threading.Event()
-        # Set by ready() and when start returns or raises: the node waits on it.
-        self._wake = threading.Event()
+        # Called by ready() and when start returns or raises: the node waits for it.
+        self._wake = wake or (lambda: None)
 
     def on_stop(self, fn: Callable[[], object]) -> Callable[[], object]:
         """Register ``fn`` to run when the node stops this application (newest first)."""
@@ -62,16 +87,38 @@ class Context:
 
     def ready(self) -> None:
         """Tell the node this application is serving; the next one may start."""
-        self._ready.set()
-        self._wake.set()
+        if not self._ready.is_set():
+            self._ready.set()
+            self._wake()
+
+
+class StartCallableError(Exception):
+    """A start callable cannot be loaded: its module or its name is missing."""
 
 
 def resolve(ref: str) -> Callable[[Context], Any]:
-    """Import ``module:callable``."""
+    """Import ``module:callable``; a missing module or name raises ``StartCallableError``.
+
+    Errors raised by the module's own code while it is imported propagate as they are.
+    """
     module, _, attr = ref.partition(":")
-    obj: Any = importlib.import_module(module)
+    setting = "set by `mod` in [tool.pyrelease] or a `pyrelease.application` entry point"
+    try:
+        obj: Any = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if not exc.name or not (module == exc.name or module.startswith(exc.name + ".")):
+            raise  # a module imported by the start module is missing: its traceback helps
+        raise StartCallableError(
+            f"cannot load its start callable {ref} ({setting}): there is no module {exc.name}"
+        ) from None
     for part in attr.split("."):
-        obj = getattr(obj, part)
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise StartCallableError(
+                f"cannot load its start callable {ref} ({setting}): "
+                f"{getattr(obj, '__name__', module)} has no attribute {part}"
+            ) from None
     return obj
 
 
@@ -88,7 +135,14 @@ class Application:
 
 
 class Controller:
-    """Owns the applications; reports ends on ``events`` for the node's main loop."""
+    """Owns the applications; reports on ``events`` for the node's main loop.
+
+    Events are ``("woke", app)`` when an application called ``ready()`` or its
+    start returned or raised, and ``("ended", app)`` when it ended by itself.
+    They share the node's queue with its signals (``("signal", signum)``) and
+    requests (``("stop", None)``, ``("restart", …)``), so a stop is noticed while
+    an application is still starting.
+    """
 
     def __init__(
         self,
@@ -108,30 +162,79 @@ class Controller:
     def start_all(self) -> Application | None:
         """Start applications in order; return the first that failed to start, if any.
 
-        A temporary application that fails to start is logged and skipped.
+        Raise :class:`StopRequested` when a stop comes meanwhile: the
+        applications started so far, the one starting included, are in
+        ``started``. A temporary application that fails to start is logged and
+        skipped. Other events that come meanwhile are put back for the main loop.
         """
-        for entry in self.entries:
-            app = self._start(entry)
-            if app.outcome == "abnormal" and entry.mode != "temporary":
-                return app
-        return None
+        later: list[tuple[str, Any]] = []
+        try:
+            for entry in self.entries:
+                app = self._launch(entry)
+                self._wait(app, later)
+                if app.outcome in ("starting", "running"):
+                    self.log(f"application {entry.name} started ({entry.mode})")
+                elif app.outcome == "abnormal" and entry.mode != "temporary":
+                    return app
+            return None
+        finally:
+            for event in later:
+                self.events.put(event)
 
-    def _start(self, entry: AppEntry) -> Application:
+    def _wait(self, app: Application, later: list[tuple[str, Any]]) -> None:
+        """Wait until ``app`` woke; after ``READY_HINT_AFTER`` s, say once what to do."""
+        hint_at: float | None = time.monotonic() + READY_HINT_AFTER
+        while True:
+            try:
+                timeout = None if hint_at is None else max(0.0, hint_at - time.monotonic())
+                kind, payload = self.events.get(timeout=timeout)
+            except queue.Empty:
+                hint_at = None
+                self._hint(app)
+                continue
+            if kind == "signal":
+                import signal
+
+                raise StopRequested(signal.Signals(payload).name)
+            if kind == "stop":
+                raise StopRequested("a stop request")
+            if kind != "woke":
+                later.append((kind, payload))
+            elif payload is app:
+                if hint_at is None:
+                    notify.notify("STATUS=")
+                return
+
+    def _hint(self, app: Application) -> None:
+        """One line on a start that neither returned nor called ``ready()``."""
+        name = app.entry.name
+        self.log(
+            f"application {name} has neither returned from its start nor called ctx.ready() "
+            f"after {READY_HINT_AFTER:g}s; the node is not ready until it does. If its start "
+            "blocks to serve (uvicorn.run, serve_forever), call ctx.ready() once it serves "
+            "(or run the server in a thread and return)"
+        )
+        notify.notify(
+            f"STATUS=application {name} has neither returned from its start nor called ctx.ready()"
+        )
+
+    def _launch(self, entry: AppEntry) -> Application:
         ctx = Context(entry.key, self.release, dict(self.config.get(entry.key, {})))
         app = Application(entry, ctx)
+        ctx._wake = lambda: self.events.put(("woke", app))
         app.thread = threading.Thread(target=self._run, args=(app,), name=f"app:{entry.name}")
         app.thread.daemon = True
         self.started.append(app)
         app.thread.start()
-        ctx._wake.wait()
-        if app.outcome in ("starting", "running"):
-            self.log(f"application {entry.name} started ({entry.mode})")
         return app
 
     def _run(self, app: Application) -> None:
         try:
             fn = resolve(app.entry.start or "")
             result = fn(app.ctx)
+        except StartCallableError as exc:
+            app.outcome, app.error = "abnormal", exc
+            self.log(f"application {app.entry.name}: {exc}")
         except BaseException as exc:
             app.outcome, app.error = "abnormal", exc
             if getattr(exc, "clear_message", False):  # one sentence says it all (commandapp)
@@ -149,31 +252,64 @@ class Controller:
             else:
                 app.outcome, app.state = "running", result
         finally:
-            app.ctx._wake.set()
+            if not app.ctx._ready.is_set():
+                app.ctx._ready.set()
+                self.events.put(("woke", app))
         if app.outcome in ("normal", "abnormal") and not app.ctx.stopping.is_set():
             self.events.put(("ended", app))
 
-    def stop_all(self, timeout: float) -> None:
-        """Stop applications in reverse start order, each within ``timeout`` seconds."""
-        for app in reversed(self.started):
-            self.stop(app, timeout)
+    def stop_all(self, timeout: float) -> list[str]:
+        """Stop applications in reverse start order, each within ``timeout`` seconds;
+        return the names of those that did not stop in time."""
+        stuck = [app.entry.name for app in reversed(self.started) if not self.stop(app, timeout)]
         self.started.clear()
+        return stuck
 
-    def stop(self, app: Application, timeout: float) -> None:
-        """Set ``stopping``, run the stop callbacks newest first, wait for the thread."""
+    def stop(self, app: Application, timeout: float) -> bool:
+        """Set ``stopping``, run the stop callbacks newest first, wait for the thread.
+
+        The callbacks run in a thread of their own, so that the whole stop
+        (callbacks, then the start callable's return) is bounded by ``timeout``;
+        False when it did not finish in time (the node then gives up on it).
+        """
         if app.ctx.stopping.is_set():
-            return
+            return True
         app.ctx.stopping.set()
+        name = app.entry.name
+        deadline = time.monotonic() + timeout
+        if app.ctx._callbacks:
+            running: list[str] = []
+            runner = threading.Thread(
+                target=self._callbacks, args=(app, running), name=f"stop:{name}", daemon=True
+            )
+            runner.start()
+            runner.join(timeout)
+            if runner.is_alive():
+                self.log(
+                    f"application {name} did not stop within {timeout:g}s: a stop callback "
+                    f"is still running ({running[-1] if running else 'the first'})"
+                )
+                return False
+        thread = app.thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                self.log(
+                    f"application {name} did not stop within {timeout:g}s: its start "
+                    "callable has not returned (it ignores ctx.stopping and has no "
+                    "on_stop callback that ends it)"
+                )
+                return False
+        self.log(f"application {name} stopped")
+        return True
+
+    def _callbacks(self, app: Application, running: list[str]) -> None:
         for fn in reversed(app.ctx._callbacks):
+            running.append(getattr(fn, "__qualname__", None) or repr(fn))
             try:
                 fn()
             except Exception as exc:
                 self.log(f"application {app.entry.name}: stop callback failed: {exc!r}")
-        if app.thread is not None and app.thread is not threading.current_thread():
-            app.thread.join(timeout)
-            if app.thread.is_alive():
-                self.log(f"application {app.entry.name} did not stop within {timeout:g}s")
-        self.log(f"application {app.entry.name} stopped")
 
 
 def decide(app: Application) -> int | None:

@@ -252,24 +252,126 @@ def cmd_remote(env: Env, argv: list[str]) -> int:
 
 
 def cmd_stop(env: Env, argv: list[str]) -> int:
-    """Ask the node to stop and return once its process is gone."""
-    sock, welcome = connect(env, "stop")
+    """Ask the node to stop and return once its process is gone.
+
+    When it is not gone after ``RELEASE_STOP_TIMEOUT`` seconds (or does not
+    even answer: an ``rpc`` holding the interpreter in C code), ``--force``, or
+    the node being a daemon's, kills it with SIGKILL and says so.
+    """
+    force = _stop_options(argv)
+    try:
+        sock, welcome = connect(env, "stop")
+    except ClientError as exc:
+        if isinstance(exc.__context__, channel.Refused):
+            raise  # the wrong cookie: never a reason to use signals
+        pid = _local_node(env)
+        if pid is None:
+            raise  # no node runs here: the channel's own message says it best
+        _unanswered(env, pid, force, str(exc))
+        return 0
     with sock:
+        sock.settimeout(STOP_TIMEOUT)  # a node stuck holding the interpreter never answers
         try:
             _ask(sock, env, "stop", "could not stop")
+            while sock.recv(4096):  # the node holds this connection until its process exits
+                pass
         except EOFError:
             pass  # the node went away right after taking the request: stopped
-        sock.settimeout(STOP_TIMEOUT)
-        try:  # the node holds this connection until its process exits
-            while sock.recv(4096):
-                pass
         except TimeoutError:
-            raise ClientError(
-                f"node {env.node_name} did not stop within {STOP_TIMEOUT:g}s "
-                f"(RELEASE_STOP_TIMEOUT); its pid is {welcome.get('pid')}"
-            ) from None
+            pid = welcome.get("pid")
+            if not isinstance(pid, int) or _local_node(env) != pid:
+                raise ClientError(
+                    f"node {env.node_name} did not stop within {STOP_TIMEOUT:g}s "
+                    f"(RELEASE_STOP_TIMEOUT); its pid is {pid}"
+                ) from None
+            _escalate(env, pid, force)
+            return 0
     _wait_gone(welcome.get("pid"), env)
     return 0
+
+
+def _stop_options(argv: list[str]) -> bool:
+    for arg in argv:
+        if arg != "--force":
+            raise ClientError(f"stop takes no argument but --force, got {arg!r}")
+    return bool(argv)
+
+
+def _local_node(env: Env) -> int | None:
+    """The pid of the node of this name running on this machine, if any."""
+    from pyrelease.node import nodelock
+    from pyrelease.node.pidfiles import is_node_process
+
+    pid = nodelock.holder(env)
+    return pid if pid is not None and is_node_process(pid) else None
+
+
+def _supervisor(env: Env, pid: int) -> int | None:
+    """The daemon supervisor whose node ``pid`` is, None when it runs on its own."""
+    from pyrelease.node.pidfiles import read_pid
+
+    # The supervisor's pid file, as daemon.py names it: $RELEASE_TMP/NODE.supervisor.pid
+    supervisor = read_pid(os.path.join(env.tmp, f"{env.node_name}.supervisor.pid"))
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            parent = int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return supervisor if supervisor is not None and supervisor == parent else None
+
+
+def _unanswered(env: Env, pid: int, force: bool, problem: str) -> None:
+    """The node runs here but its channel does not answer: stop it with signals."""
+    supervisor = _supervisor(env, pid)
+    if not (force or supervisor):
+        raise ClientError(
+            f"{problem}; node {env.node_name} (pid {pid}) runs but does not answer. "
+            f"`bin/{env.name} stop --force` sends it SIGTERM, then SIGKILL after "
+            f"{STOP_TIMEOUT:g}s (RELEASE_STOP_TIMEOUT)"
+        )
+    import signal
+
+    print(
+        f"node {env.node_name} does not answer on its control channel; sending SIGTERM "
+        f"to {'its daemon supervisor' if supervisor else 'it'}",
+        file=sys.stderr,
+        flush=True,
+    )
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(supervisor or pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        _escalate(env, pid, True)
+
+
+def _escalate(env: Env, pid: int, force: bool) -> None:
+    """The node did not stop in time: kill it when allowed, else say how."""
+    supervisor = _supervisor(env, pid)
+    if not (force or supervisor):
+        raise ClientError(
+            f"node {env.node_name} did not stop within {STOP_TIMEOUT:g}s "
+            f"(RELEASE_STOP_TIMEOUT); its pid is {pid}. `bin/{env.name} stop --force` "
+            "kills it after that time"
+        )
+    import signal
+
+    if supervisor:  # a stop, not a crash: the supervisor must not restart it (heart)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(supervisor, signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    print(
+        f"node {env.node_name} did not stop within {STOP_TIMEOUT:g}s (RELEASE_STOP_TIMEOUT); "
+        f"killed it with SIGKILL (pid {pid}): its stop callbacks did not run",
+        file=sys.stderr,
+        flush=True,
+    )
+    for process in (pid, supervisor):
+        deadline = time.monotonic() + 10
+        while process and time.monotonic() < deadline and _alive(process):
+            time.sleep(0.02)
 
 
 def _wait_gone(pid: object, env: Env) -> None:

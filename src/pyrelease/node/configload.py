@@ -44,14 +44,13 @@ def compute(
     if os.environ.get("PYRELEASE_CONFIG_COMPUTED") != "1":
         runtime_py = os.path.join(vsn_dir, "runtime.py")
         if settings.get("runtime_config") and os.path.exists(runtime_py):
+            shown = settings.get("runtime_config_path") or "config/runtime.py"
             try:
                 config = appconfig.evaluate_file(runtime_py, env=env, initial=config)
             except appconfig.ConfigFileError as exc:
                 raise BootConfigError(str(exc)) from None
             except Exception as exc:
-                raise BootConfigError(
-                    f"runtime configuration {runtime_py} failed: {exc!r}"
-                ) from exc
+                raise BootConfigError(describe_error(exc, runtime_py, shown)) from None
         try:
             config = providers.apply(config, settings.get("config_providers", []))
         except providers.ProviderError as exc:
@@ -59,6 +58,22 @@ def compute(
     if settings.get("validate_compile_env", True):
         check_compile_env(config, settings.get("compile_env", []))
     return config
+
+
+def describe_error(exc: BaseException, path: str, shown: str) -> str:
+    """``config/runtime.py line 4: ValueError: ...``: the file, its line, the error in words.
+
+    The line is that of the innermost frame in ``path`` (the release's copy of the file).
+    """
+    line = exc.lineno if isinstance(exc, SyntaxError) and exc.filename == path else None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    where = f"{shown} line {line}" if line else shown
+    text = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return f"{where}: {type(exc).__name__}: {text}" if text else f"{where}: {type(exc).__name__}"
 
 
 def check_compile_env(config: dict[str, Any], reads: list[dict[str, Any]]) -> None:

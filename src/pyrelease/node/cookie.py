@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from pyrelease.node.releaseenv import EnvError
+
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"
 LENGTH = 56
 
@@ -38,8 +40,15 @@ def cookie_path(root: str) -> str:
     return os.path.join(_tmp(root), "COOKIE")
 
 
+class CookieError(EnvError):
+    """The cookie file exists but cannot be read (a user error: one sentence)."""
+
+
 def read_cookie(root: str) -> str | None:
-    """The cookie from ``RELEASE_COOKIE``, ``releases/COOKIE`` or ``$RELEASE_TMP/COOKIE``."""
+    """The cookie from ``RELEASE_COOKIE``, ``releases/COOKIE`` or ``$RELEASE_TMP/COOKIE``.
+
+    Raises ``CookieError`` when a cookie file exists but cannot be read.
+    """
     value = os.environ.get("RELEASE_COOKIE")
     if value:
         return value
@@ -49,6 +58,12 @@ def read_cookie(root: str) -> str | None:
                 return f.read().strip() or None
         except FileNotFoundError:
             continue
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else "not text"
+            raise CookieError(
+                f"cannot read the cookie file {path} ({why}); run this as the user the release "
+                "runs as, or give the cookie in RELEASE_COOKIE"
+            ) from None
     return None
 
 
@@ -74,6 +89,14 @@ def ensure_cookie(root: str) -> str:
         check_tmp(os.path.dirname(path))  # private, and no one else's links in it
     # Complete from the moment it exists (a reader never sees it empty), never
     # written through a link: written aside, then linked into place.
-    if not create_new(path, value.encode(), 0o400):  # another node was first
+    try:
+        created = create_new(path, value.encode(), 0o400)
+    except OSError as exc:  # a release owned by another user
+        why = (exc.strerror or str(exc)).lower()
+        raise CookieError(
+            f"cannot create the cookie file {path} ({why}); "
+            "give the cookie in RELEASE_COOKIE, or create that file (mode 0400)"
+        ) from None
+    if not created:  # another node was first
         return read_cookie(root) or value
     return value

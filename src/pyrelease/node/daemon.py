@@ -142,8 +142,13 @@ def _supervise(env: Env, paths: Paths, settings: Settings, lock: int, verdict: i
 def wait_for_node(env: Env, paths: Paths, settings: Settings, pid: int, fd: int) -> int:
     """Read the supervisor's verdict and report it; 0 only when the node is ready."""
     limit = settings.timeout + settings.stop_timeout + 10
+
+    def progress(line: bytes) -> None:
+        print(f"node {env.node_name} is not ready yet: {line.decode(errors='replace')}",
+              file=sys.stderr, flush=True)  # fmt: skip
+
     try:
-        data = _read_to_eof(fd, limit)
+        data = _read_to_eof(fd, limit, progress)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: node {env.node_name} goes on starting in the background "
@@ -171,14 +176,17 @@ def wait_for_node(env: Env, paths: Paths, settings: Settings, pid: int, fd: int)
     return 1
 
 
-def _read_to_eof(fd: int, limit: float) -> bytes | None:
-    """Everything written to ``fd`` until its writer closes it; None after ``limit`` s.
+def _read_to_eof(fd: int, limit: float, progress: Any = None) -> bytes | None:
+    """The verdict written to ``fd`` until its writer closes it; None after ``limit`` s.
 
     The supervisor closes its end right after a "ready" verdict, and at its very
-    end (its files removed) after a failure.
+    end (its files removed) after a failure. Before the verdict, it may write
+    ``{"status": ...}`` lines (why the node is not ready yet): each goes to
+    ``progress`` as it comes, and is not part of what is returned.
     """
     deadline = time.monotonic() + limit
-    chunks = []
+    chunks: list[bytes] = []
+    pending = b""
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
         while True:
@@ -187,8 +195,25 @@ def _read_to_eof(fd: int, limit: float) -> bytes | None:
                 return None
             chunk = os.read(fd, 65536)
             if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+                return b"".join(chunks) + pending
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                status = _status(line)
+                if status is None:
+                    chunks.append(line + b"\n")
+                elif progress is not None and status:
+                    progress(status.encode())
+
+
+def _status(line: bytes) -> str | None:
+    """The text of a ``{"status": ...}`` progress line; None for any other line."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(obj, dict) and set(obj) == {"status"} and isinstance(obj["status"], str):
+        return obj["status"]
+    return None
 
 
 def report_failure(verdict: dict[str, Any], paths: Paths) -> None:

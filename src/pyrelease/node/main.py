@@ -22,16 +22,18 @@ from pyrelease.node import (
     configload,
     cookie,
     manifest,
+    nodelock,
     notify,
     output,
     providers,
     vmargs,
 )
-from pyrelease.node.applications import Controller, ReleaseInfo, decide
+from pyrelease.node.applications import Controller, ReleaseInfo, StopRequested, decide
 from pyrelease.node.releaseenv import AlreadyRunning, Env, EnvError
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -81,8 +83,13 @@ def load_node(
     return m, config
 
 
-def maybe_reboot_after_config(env: Env, config: dict[str, Any], settings: dict[str, Any]) -> None:
-    """``reboot_system_after_config``: write the computed config and start afresh with it."""
+def maybe_reboot_after_config(
+    env: Env, config: dict[str, Any], settings: dict[str, Any], lock: int | None = None
+) -> None:
+    """``reboot_system_after_config``: write the computed config and start afresh with it.
+
+    The node's lock is handed over to the new image, so no other node can start between.
+    """
     if not settings.get("reboot_system_after_config") or os.environ.get(
         "PYRELEASE_CONFIG_COMPUTED"
     ):
@@ -98,38 +105,42 @@ def maybe_reboot_after_config(env: Env, config: dict[str, Any], settings: dict[s
     os.environ["PYRELEASE_CONFIG_COMPUTED"] = "1"
     if settings.get("prune_runtime_sys_config_after_boot"):
         os.environ["PYRELEASE_PRUNE_SYS_CONFIG"] = base + ".config"
+    if lock is not None:
+        nodelock.hand_over(lock)
     os.execv(boot.RUNTIME_EXECUTABLE, [boot.RUNTIME_EXECUTABLE, *sys.orig_argv[1:]])
 
 
 def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
-    """Boot the node in the foreground and run until stopped (``start``, ``start_iex``)."""
+    """Boot the node in the foreground and run until stopped (``start``, ``start_iex``).
+
+    A stop (SIGTERM, SIGINT, ``bin/NAME stop``) is obeyed at any moment: while
+    the runtime configuration or the preloading runs, it interrupts the boot;
+    while an application starts, it stops what has started, in reverse order.
+    """
     began = time.monotonic()
+    output.protect()
     env.check_distribution()
     node = Node(env)
-    settings = node.settings = configload.boot_settings(env.vsn_dir)  # read once per boot
-    if env.distribution != "none" and settings.get("start_distribution_during_config"):
-        node.start_channel()
-    m, config = load_node(env, env.boot_script, settings)
-    maybe_reboot_after_config(env, config, settings)
-    prune = os.environ.pop("PYRELEASE_PRUNE_SYS_CONFIG", None)
-    if env.distribution != "none" and node.server is None:
-        node.start_channel()
-    if env.mode == "embedded":
-        boot.preload(m, log)
     signal.signal(signal.SIGTERM, node.on_signal)
     signal.signal(signal.SIGINT, node.on_signal)
-    info = ReleaseInfo(m.name, m.version, env.root, m.env)
-    node.controller = Controller(m.applications, config, info, log, node.events)
-    vm = vmargs.load(env.vm_args)
-    node.shutdown_timeout = vm.shutdown_timeout
-    failed = node.controller.start_all()
+    try:
+        node.lock = nodelock.acquire(env)  # before anything else: one node per name
+        m = node.boot()
+    except StopRequested as stop:
+        log(f"received {stop.why} while booting, stopping")
+        return node.exit(0)
+    assert node.controller is not None
+    try:
+        failed = node.controller.start_all()
+    except StopRequested as stop:
+        log(f"received {stop.why} while starting, stopping")
+        return node.exit(node.stop(0, requested=True))
     if failed is not None:
         log(f"application {failed.entry.name} failed to start; stopping the node")
-        node.controller.stop_all(node.shutdown_timeout)
-        return node.exit(1)
-    bootgc.settle(vm.gc_threshold)
-    if prune:
-        os.unlink(prune)
+        return node.exit(node.stop(1))
+    bootgc.settle(node.vm.gc_threshold)
+    if node.prune:
+        os.unlink(node.prune)
     log(f"{m.name} {m.version} started in {(time.monotonic() - began) * 1000:.0f} ms")
     notify.notify(f"READY=1\nMAINPID={os.getpid()}")
     if repl:
@@ -152,6 +163,48 @@ class Node:
         self.controller: Controller | None = None
         self.shutdown_timeout = 15.0
         self.settings: dict[str, Any] = {}
+        self.lock: int | None = None
+        self.vm: vmargs.VmArgs | None = None
+        self.prune: str | None = None
+        # While True, a stop raises StopRequested in the main thread (the boot's
+        # blocking parts: runtime config, preloading); otherwise it is queued.
+        self.interruptible = False
+        self.stop_why: str | None = None  # the first stop asked for, while booting
+
+    def boot(self) -> manifest.Manifest:
+        """Compute the configuration, open the channel, preload; ready to start apps."""
+        env = self.env
+        settings = self.settings = configload.boot_settings(env.vsn_dir)  # read once per boot
+        if env.distribution != "none" and settings.get("start_distribution_during_config"):
+            self.start_channel()
+        m, config = self.interruptible_call(load_node, env, env.boot_script, settings)
+        self.check_stop()
+        maybe_reboot_after_config(env, config, settings, self.lock)
+        self.prune = os.environ.pop("PYRELEASE_PRUNE_SYS_CONFIG", None)
+        if env.distribution != "none" and self.server is None:
+            self.start_channel()
+        if env.mode == "embedded":
+            self.interruptible_call(boot.preload, m, log)
+        self.check_stop()
+        info = ReleaseInfo(m.name, m.version, env.root, m.env)
+        self.controller = Controller(m.applications, config, info, log, self.events)
+        self.vm = vmargs.load(env.vm_args)
+        self.shutdown_timeout = self.vm.shutdown_timeout
+        return m
+
+    def interruptible_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run boot code that may block (user code): a stop interrupts it."""
+        self.check_stop()
+        self.interruptible = True
+        try:
+            return fn(*args)
+        finally:
+            self.interruptible = False
+
+    def check_stop(self) -> None:
+        """Raise :class:`StopRequested` when a stop came while booting."""
+        if self.stop_why is not None:
+            raise StopRequested(self.stop_why)
 
     def start_channel(self) -> None:
         """Listen for management commands (``rpc``, ``stop``...), cookie-authenticated."""
@@ -163,13 +216,24 @@ class Node:
         self.server.start()
 
     def on_signal(self, signum: int, _frame: object) -> None:
-        """SIGTERM/SIGINT: queue a stop for the main loop."""
+        """SIGTERM/SIGINT: queue a stop for the main loop, or interrupt the boot."""
+        why = signal.Signals(signum).name
+        if self.stop_why is None:
+            self.stop_why = why
         self.events.put(("signal", signum))
+        if self.interruptible:
+            self.interruptible = False
+            raise StopRequested(self.stop_why)
 
     def request(self, op: str) -> str | None:
         """Called by the control channel's threads: queue the work for the main loop."""
         if op == "stop":
+            if self.stop_why is None:
+                self.stop_why = "a stop request"
             self.events.put(("stop", None))
+            if self.interruptible and hasattr(signal, "pthread_kill"):
+                # The main thread runs boot code (runtime config, preloading): interrupt it.
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
             return None
         done: dict[str, Any] = {"event": threading.Event(), "error": None}
         self.events.put(("restart", done))
@@ -200,13 +264,15 @@ class Node:
             if kind in ("signal", "stop"):
                 why = signal.Signals(payload).name if kind == "signal" else "a stop request"
                 log(f"received {why}, stopping")
-                return self._stop(0)
+                return self.stop(0, requested=True)
             if kind == "restart":
                 payload["error"] = self.restart(env_name)
                 payload["event"].set()
                 if payload["error"] is not None:
-                    return self._stop(1)
+                    return self.stop(1)
                 continue
+            if kind != "ended":
+                continue  # a late "woke": nothing to do
             app = payload
             how = "normally" if app.outcome == "normal" else "abnormally"
             status = decide(app)
@@ -214,19 +280,33 @@ class Node:
                 log(f"application {app.entry.name} ({app.entry.mode}) ended {how}")
                 continue
             log(f"application {app.entry.name} ({app.entry.mode}) ended {how}; stopping the node")
-            return self._stop(status)
+            return self.stop(status)
 
-    def _stop(self, status: int) -> int:
+    def stop(self, status: int, *, requested: bool = False) -> int:
+        """Stop every application; the exit status, 1 when one did not stop in time.
+
+        ``requested``: someone asked for the stop (a signal, ``bin/NAME stop``),
+        which tells a daemon's supervisor not to restart the node (heart).
+        """
         assert self.controller is not None
-        notify.notify("STOPPING=1")
-        self.controller.stop_all(self.shutdown_timeout)
+        notify.notify("STOPPING=1\nX_PYRELEASE_STOP=requested" if requested else "STOPPING=1")
+        stuck = self.controller.stop_all(self.shutdown_timeout)
+        if stuck:
+            names = ", ".join(stuck)
+            log(
+                f"node stopped, but application{'s' if len(stuck) > 1 else ''} {names} did not "
+                f"stop within {self.shutdown_timeout:g}s (--shutdown-timeout); exit status 1"
+            )
+            return 1
         return status
 
     def restart(self, env_name: str) -> str | None:
         """Stop every application and start them again in this process, config recomputed."""
         assert self.controller is not None
         log("restarting")
-        self.controller.stop_all(self.shutdown_timeout)
+        stuck = self.controller.stop_all(self.shutdown_timeout)
+        if stuck:
+            return f"application {', '.join(stuck)} did not stop"
         try:
             config = configload.compute(
                 self.env.vsn_dir, self.env.sys_config + ".config", env_name, self.settings
@@ -235,7 +315,11 @@ class Node:
             return str(exc)
         appconfig.set_current(config, env=env_name)
         self.controller.config = config
-        failed = self.controller.start_all()
+        try:
+            failed = self.controller.start_all()
+        except StopRequested:
+            self.events.put(("stop", None))  # the main loop stops the node next
+            return "a stop was requested while restarting"
         if failed is not None:
             return f"application {failed.entry.name} failed to start"
         log("restarted")
@@ -250,6 +334,8 @@ class Node:
         """
         if self.server is not None:
             self.server.close()
+        if self.lock is not None:
+            nodelock.release(self.env, self.lock)
         import atexit
 
         atexit._run_exitfuncs()

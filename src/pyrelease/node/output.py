@@ -1,4 +1,9 @@
-"""Route ``sys.stdout``/``sys.stderr`` per thread.
+"""The node's ``sys.stdout``/``sys.stderr``: never fatal, and routed per thread.
+
+Output must never break the node: when what reads its stdout is gone (a
+daemon's supervisor killed, a closed terminal), a write raises
+``BrokenPipeError``; :func:`protect` wraps both streams so that such output is
+dropped instead (see :class:`Resilient`).
 
 Code run by ``rpc`` or ``remote`` prints to the caller while every other
 thread of the node keeps writing to the node's log. The node installs one
@@ -8,6 +13,7 @@ target for the duration of the request.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -40,6 +46,56 @@ class Router:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._fallback, attr)
+
+
+class Resilient:
+    """A text stream whose ``write`` and ``flush`` never raise.
+
+    When the reader of a pipe is gone for good (``EPIPE``), the descriptor is
+    pointed at ``/dev/null``, so later writes (the node's, a child's) cost
+    nothing and fail nowhere; other errors (a full disk) lose that write only.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+        except (OSError, ValueError):
+            pass
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+        except (OSError, ValueError):
+            pass
+
+    def _to_devnull(self) -> None:
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, self._stream.fileno())
+            finally:
+                os.close(null)
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._stream, attr)
+
+
+def protect() -> None:
+    """Make ``sys.stdout`` and ``sys.stderr`` :class:`Resilient` (idempotent)."""
+    if sys.stdout is not None and not isinstance(sys.stdout, Resilient):
+        sys.stdout = Resilient(sys.stdout)  # type: ignore[assignment]
+    if sys.stderr is not None and not isinstance(sys.stderr, Resilient):
+        sys.stderr = Resilient(sys.stderr)  # type: ignore[assignment]
 
 
 def install() -> None:

@@ -94,7 +94,8 @@ def apply(config: dict[str, Any], specs: list[dict[str, Any]]) -> dict[str, Any]
         except ProviderError as exc:
             raise ProviderError(f"config provider {ref}: {exc}") from None
         except Exception as exc:
-            raise ProviderError(f"config provider {ref} failed: {exc!r}") from exc
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise ProviderError(f"config provider {ref} failed: {why}") from None
         if not isinstance(result, dict):
             raise ProviderError(f"config provider {ref} returned {type(result).__name__}, not dict")
         config = result

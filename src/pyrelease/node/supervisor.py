@@ -10,8 +10,11 @@ One supervisor per daemon, in a session of its own with no terminal. It
 * when ``RELEASE_HEART`` is on, starts a node that exited abnormally again,
   with the back-off and restart limit of ``heart.py``;
 * on SIGTERM or SIGINT, forwards SIGTERM to the node, waits for it and exits;
+  a node that stops because it was asked to (it says ``X_PYRELEASE_STOP=requested``
+  with ``STOPPING=1``) is not restarted either, whatever its exit status;
 * tells the waiting ``daemon`` command how the first boot went, through a pipe
-  (one JSON line).
+  (one JSON line), after any ``{"status": ...}`` lines: why the node is not
+  ready yet, as it said with ``STATUS=``.
 
 A single selector loop drives all of it; signals reach the loop through
 ``signal.set_wakeup_fd``, timers through the selector's timeout. The channels
@@ -75,6 +78,10 @@ class Supervisor:
         self.notify = ReadinessSocket(paths.notify)
         self.input_pipe = InputPipe(paths.fifo, self.sel, self.log)
         self.ever_ready = self.stopping = self.timed_out = self.done = False
+        # What the node said on its readiness socket: STATUS= (why it is not ready
+        # yet) and whether the stop it began was asked for (no restart then).
+        self.node_status = ""
+        self.node_stop_requested = False
         self.boot_deadline: float | None = None
         self.restart_at: float | None = None
         self.kill_at: float | None = None
@@ -158,6 +165,7 @@ class Supervisor:
             os.set_blocking(self.proc.stdin.fileno(), False)
         write_pid_file(self.paths.pid, self.proc.pid)
         self.output.tail.clear()
+        self.node_status, self.node_stop_requested = "", False
         if not self.ever_ready:
             self.boot_deadline = time.monotonic() + self.settings.timeout
         self.log.line(f"[daemon] node started (pid {self.proc.pid})")
@@ -190,6 +198,8 @@ class Supervisor:
         if not self.ever_ready:
             if self.timed_out:
                 why = f"node {name} did not become ready within {self.settings.timeout:g}s"
+                if self.node_status:
+                    why += f": {self.node_status}"
             elif self.stopping:
                 why = f"the daemon was stopped before node {name} was ready"
             else:
@@ -197,6 +207,9 @@ class Supervisor:
             self._gone_for_good(why)
         elif self.stopping or returncode == 0:
             self.done = True
+        elif self.node_stop_requested:  # asked to stop, it did, though not cleanly
+            self.log.line("[daemon] not restarting it: it was asked to stop")
+            self.done, self.status = True, 1
         elif not self.settings.heart:
             self.log.line("[daemon] not restarting it: heart is off (RELEASE_HEART=1 turns it on)")
             self.done, self.status = True, 1
@@ -259,6 +272,12 @@ class Supervisor:
             return
         if self.proc is None or fields.get("MAINPID", str(self.proc.pid)) != str(self.proc.pid):
             return  # not from our node: ignore
+        if "STATUS" in fields:
+            self.node_status = fields["STATUS"][:500]
+            if not self.ever_ready:  # the waiting `daemon` command shows it at once
+                self._verdict({"status": self.node_status})
+        if fields.get("STOPPING") == "1" and fields.get("X_PYRELEASE_STOP") == "requested":
+            self.node_stop_requested = True
         if fields.get("READY") == "1":
             self._on_ready()
 

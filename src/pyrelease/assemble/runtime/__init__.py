@@ -30,7 +30,7 @@ from __future__ import annotations
 from pyrelease.assemble.runtime.bundle import RuntimeInfo, bundle_runtime
 from pyrelease.assemble.runtime.bytecode import WORKER
 from pyrelease.assemble.runtime.cache import FORMAT_VERSION, default_cache_dir
-from pyrelease.assemble.runtime.elf import host_triple, needed_system_libs
+from pyrelease.assemble.runtime.elf import host_triple, needed_system_libs, newest_glibc
 from pyrelease.assemble.runtime.install import (
     MIN_VERSION,
     PythonInstall,
@@ -62,4 +62,5 @@ __all__ = [
     "host_triple",
     "inspect_python",
     "needed_system_libs",
+    "newest_glibc",
 ]

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pyrelease.assemble.runtime import cache
+from pyrelease.assemble.runtime import cache, loader
 from pyrelease.assemble.runtime.bytecode import compile_stdlib
 from pyrelease.assemble.runtime.elf import elf_triple, needed_system_libs, read_elf, soname
 from pyrelease.assemble.runtime.install import Layout, PythonInstall, find_layout
@@ -48,6 +48,8 @@ class RuntimeInfo:
     """Target triple of the interpreter binary, e.g. ``"x86_64-unknown-linux-gnu"``."""
     needed_libs: tuple[str, ...]
     """Sorted sonames of the system libraries the runtime links (not bundled ones)."""
+    own_loader: bool = False
+    """The runtime runs through its bundled loader (it came from a Nix store)."""
 
 
 def bundle_runtime(
@@ -128,22 +130,37 @@ def _build(layout: Layout, root: Path, sources: bool) -> RuntimeInfo:
     originals = [(exe, python.executable), *((m, layout.dynload / m.name) for m in modules)]
     if layout.libpython is not None:
         originals.append((libs[0], layout.libpython))
-    libs += bundle_prefix_libs(layout, originals, rt / "lib")
+    original = read_elf(python.executable)
+    interp = original.interp if original else None
+    own_loader = loader.needs_own_loader(interp)
+    if own_loader:  # a Nix store Python: its C library and loader travel along
+        assert interp is not None
+        libs += loader.bundle_all_libs(originals, rt / "lib", interp)
+    else:
+        libs += bundle_prefix_libs(layout, originals, rt / "lib")
 
-    strip_binaries([exe, *libs, *modules])
+    strip_binaries([exe, *(lib for lib in libs if not lib.name.startswith("ld-")), *modules])
     relocate(layout, exe, libs, modules, rt)
-    _fix_modes(rt, executables={exe, *libs, *modules})  # the compile step runs exe
+    real = exe
+    if own_loader:
+        assert interp is not None
+        loader.point_at_bundle([*libs, *modules], rt / "lib")
+        real = loader.call_through_loader(exe, interp)
+        loader.scrub_store_paths(rt)
+    binaries = {exe, real, *libs, *modules}
+    _fix_modes(rt, executables=binaries)  # the compile step runs exe
     compile_stdlib(layout, rt, dir_name, sources=sources)
-    _fix_modes(rt, executables={exe, *libs, *modules})  # and the pycs it wrote
+    _fix_modes(rt, executables=binaries)  # and the pycs it wrote
 
-    elf = read_elf(exe)
+    elf = read_elf(real)
     assert elf is not None
     return RuntimeInfo(
         dir_name=dir_name,
         python_rel=f"{dir_name}/bin/{layout.exe_name}",
         version=python.version,
         triple=elf_triple(elf),
-        needed_libs=needed_system_libs([exe, *libs, *modules]),
+        needed_libs=needed_system_libs([real, *libs, *modules]),
+        own_loader=own_loader,
     )
 
 

@@ -11,7 +11,7 @@ import contextlib
 import platform
 import struct
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +33,12 @@ class Elf:
     soname: str | None
     runpath: tuple[str, ...]
     rpath: tuple[str, ...]
+    version_needs: tuple[str, ...] = ()  # symbol versions it needs, e.g. "GLIBC_2.34"
 
 
 _PT_LOAD, _PT_DYNAMIC, _PT_INTERP = 1, 2, 3
 _DT_NULL, _DT_NEEDED, _DT_STRTAB, _DT_SONAME, _DT_RPATH, _DT_RUNPATH = 0, 1, 5, 14, 15, 29
+_DT_VERNEED, _DT_VERNEEDNUM = 0x6FFFFFFE, 0x6FFFFFFF
 _EM_NAMES = {
     3: "i686",
     8: "mips",
@@ -95,12 +97,7 @@ def _parse(data: bytes) -> Elf:
             interp = data[p_offset : p_offset + p_filesz].split(b"\0", 1)[0].decode()
     entries = _dynamic_entries(data, dynamic, dyn_fmt)
     strtab = next((v for t, v in entries if t == _DT_STRTAB), None)
-    strtab_off = None
-    if strtab is not None:
-        for vaddr, offset, filesz in loads:
-            if vaddr <= strtab < vaddr + filesz:
-                strtab_off = offset + strtab - vaddr
-                break
+    strtab_off = _file_offset(loads, strtab)
 
     def string(value: int) -> str:
         if strtab_off is None:
@@ -121,7 +118,44 @@ def _parse(data: bytes) -> Elf:
         soname=sonames[0] if sonames else None,
         runpath=paths(_DT_RUNPATH),
         rpath=paths(_DT_RPATH),
+        version_needs=_version_needs(data, e, entries, loads, string),
     )
+
+
+def _file_offset(loads: list[tuple[int, int, int]], vaddr: int | None) -> int | None:
+    """Where the loaded address ``vaddr`` sits in the file."""
+    if vaddr is not None:
+        for start, offset, filesz in loads:
+            if start <= vaddr < start + filesz:
+                return offset + vaddr - start
+    return None
+
+
+def _version_needs(
+    data: bytes,
+    e: str,
+    entries: list[tuple[int, int]],
+    loads: list[tuple[int, int, int]],
+    string: Callable[[int], str],
+) -> tuple[str, ...]:
+    # Elf{32,64}_Verneed and _Vernaux have the same 16-byte layout in both classes.
+    offset = _file_offset(loads, next((v for t, v in entries if t == _DT_VERNEED), None))
+    count = next((v for t, v in entries if t == _DT_VERNEEDNUM), 0)
+    names: list[str] = []
+    for _ in range(count if offset is not None else 0):
+        assert offset is not None
+        _version, aux_count, _file, aux, next_need = struct.unpack_from(e + "HHIII", data, offset)
+        aux_offset = offset + aux
+        for _ in range(aux_count):
+            _hash, _flags, _other, name, next_aux = struct.unpack_from(
+                e + "IHHII", data, aux_offset
+            )
+            names.append(string(name))
+            aux_offset += next_aux
+        if not next_need:
+            break
+        offset += next_need
+    return tuple(sorted(set(names)))
 
 
 def _dynamic_entries(
@@ -180,6 +214,24 @@ def needed_system_libs(
             own.add(elf.soname)
         needed.update(elf.needed)
     return tuple(sorted(needed - own))
+
+
+def newest_glibc(paths: Iterable[Path]) -> str | None:
+    """The newest ``GLIBC_x.y`` symbol version any ELF file among ``paths`` needs.
+
+    A target whose glibc is older cannot load the file; None when no file needs glibc.
+    """
+    newest: tuple[int, ...] | None = None
+    for path in paths:
+        if not Path(path).is_file():
+            continue
+        elf = read_elf(Path(path))
+        for need in elf.version_needs if elf is not None else ():
+            number = need.removeprefix("GLIBC_")
+            if need.startswith("GLIBC_") and number.replace(".", "").isdigit():
+                version = tuple(int(p) for p in number.split("."))
+                newest = version if newest is None else max(newest, version)
+    return ".".join(map(str, newest)) if newest is not None else None
 
 
 # --------------------------------------------------------------------------- triples
