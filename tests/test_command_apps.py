@@ -297,3 +297,30 @@ def child_pids(parent: int) -> list[int]:
             if int(fields[1]) == parent and fields[0] != "Z":
                 found.append(int(entry.name))
     return found
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ('["wrk-tol"]', "`command` runs wrk-tol, which is not a console script of the release; "
+                        "did you mean `wrk-tool`?"),
+        ('["-m", "wrk.wroker"]', "`command` runs -m wrk.wroker, but no distribution of the "
+                                 "release has that module"),
+    ],
+)  # fmt: skip
+def test_a_command_that_cannot_run_fails_the_build(
+    tmp_path: Path, command: str, message: str
+) -> None:
+    scripts = '[project.scripts]\nwrk-tool = "wrk.worker:main"\n\n'
+    tool = f"{scripts}[tool.pyrelease]\ncommand = {command}\n"
+    project = make_dist(tmp_path, "wrk", "wrk", "", "[]", tool)
+    (project / "src" / "wrk" / "worker.py").write_text(WORKER)
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "wrk"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"ERROR: release wrk: {message}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "_build" / "prod" / "rel" / "wrk").exists()  # nothing half-built

@@ -63,3 +63,39 @@ def manifest_entry(release_name: str, table: dict[str, Any]) -> tuple[str, dict[
         "ready": table.get("ready", "started"),
         "ready_timeout": float(table.get("ready_timeout", 60)),
     }
+
+
+def check_program(table: dict[str, Any], root: Any, vsn: str, modules: set[str]) -> str | None:
+    """The problem with the program a built release's ``command`` names, or None.
+
+    ``root`` is the release being assembled (``releases/VSN/bin/`` written),
+    ``modules`` every module its ``lib/`` holds. Programs given through a
+    ``${VAR}`` are checked at boot only.
+    """
+    import sys
+
+    argv = table["command"]
+    first = argv[1] if argv[0] == "-m" else argv[0]
+    if "${" in first:
+        return None
+    if argv[0] == "-m":
+        if first in modules or first.split(".")[0] in sys.stdlib_module_names:
+            return None
+        return f"`command` runs -m {first}, but no distribution of the release has that module"
+    if "/" in first:
+        if (root / first).is_file():
+            return None
+        return f"`command` runs {first}, which is not a file inside the release"
+    scripts = root / "releases" / vsn / "bin"
+    if first != "python" and (scripts / first).is_file():
+        return None
+    import difflib
+
+    known = sorted(p.name for p in scripts.iterdir() if p.name != "python")
+    close = difflib.get_close_matches(first, known, n=1)
+    hint = (
+        f"; did you mean `{close[0]}`?"
+        if close
+        else f" (console scripts: {', '.join(known) or 'none'})"
+    )
+    return f"`command` runs {first}, which is not a console script of the release{hint}"
