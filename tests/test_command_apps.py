@@ -32,7 +32,8 @@ def main():
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(int(os.environ.get("WRK_TERM_STATUS", "0"))))
     with open(os.path.join(data, "worker.json"), "w") as f:
         json.dump({"pid": os.getpid(), "cwd": os.getcwd(), "argv": sys.argv,
-                   "notify": os.environ.get("NOTIFY_SOCKET")}, f)
+                   "notify": os.environ.get("NOTIFY_SOCKET"),
+                   "pythonpath": os.environ.get("PYTHONPATH")}, f)
     if os.environ.get("NOTIFY_SOCKET") and not os.environ.get("WRK_NO_READY"):
         import socket
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -181,12 +182,14 @@ class socket_taken:
 
 def test_worker_gets_signals_env_and_runs_in_the_data_dir(worker: Path, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    env = {"RELEASE_DATA": str(data), "QUEUE": "mail", "NOTIFY_SOCKET": "@not-for-the-child"}
+    env = {"RELEASE_DATA": str(data), "QUEUE": "mail", "NOTIFY_SOCKET": "@not-for-the-child",
+           "PYTHONPATH": str(tmp_path)}  # fmt: skip
     with node(worker, env) as n:
         n.wait_for("worker running", timeout=60)
         info = wait_file(data / "worker.json")
         assert info["cwd"] == str(data) and info["argv"][1:] == ["--queue", "mail"]
         assert info["notify"] is None  # the node's own NOTIFY_SOCKET is not passed on
+        assert info["pythonpath"] is None  # nor the host's PYTHON* settings
         assert os.getpgid(info["pid"]) != os.getpgid(n.proc.pid)
         for sig in ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU"):
             n.signal(getattr(signal, sig))

@@ -20,7 +20,7 @@ the manifest's ``commands`` table. At start:
 4. the child runs in ``RELEASE_DATA`` (never the caller's directory, which
    some servers put first on ``sys.path``), its stdin from ``/dev/null``, its
    output into the node's (the daemon's log included), with the node's
-   environment minus the node's own ``NOTIFY_SOCKET``;
+   environment minus the node's own ``NOTIFY_SOCKET`` and any ``PYTHON*``;
 5. the node is ready once the ``ready`` check passes (:mod:`readiness`).
 
 A stop sends SIGTERM to the child, SIGKILL to the group after the shutdown
@@ -170,7 +170,12 @@ class Supervised:
     """The child, the watchdog leading its process group, and the node's end of the pipe."""
 
     def __init__(self, argv: list[str], check: readiness.Check) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+        # The host's PYTHON* settings and the node's own NOTIFY_SOCKET are not the child's.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k != "NOTIFY_SOCKET" and not k.startswith("PYTHON")
+        }
         env.update(check.environ())
         read_end, self.pipe = os.pipe()  # close-on-exec: no other child keeps the node's end
         try:
