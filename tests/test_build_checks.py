@@ -208,6 +208,16 @@ def test_special_files_in_the_project_neither_hang_nor_ship(tmp_path: Path) -> N
         sock.close()
 
 
+def test_a_special_file_in_a_package_folder_is_refused_before_the_backend_reads_it(
+    tmp_path: Path,
+) -> None:
+    project = svc(tmp_path)
+    os.mkfifo(project / "src" / "svc" / "events.fifo")  # the backend packs src/svc/
+    result = build(project, timeout=240)
+    assert_user_error(result, "src/svc/events.fifo is a named pipe (FIFO) inside a package")
+    assert not release_dir(project).exists()
+
+
 def test_a_special_file_in_an_overlay_is_refused_with_its_path(tmp_path: Path) -> None:
     project = svc(tmp_path, files={"rel/overlays/etc/README": "hello\n"})
     os.mkfifo(project / "rel" / "overlays" / "etc" / "pipe")

@@ -147,6 +147,23 @@ def assert_no_traceback(text: str) -> None:
 # -- a stop at any moment -------------------------------------------------------------
 
 
+def test_the_stop_command_stops_a_boot_before_its_channel_is_up(
+    script: Path, tmp_path: Path
+) -> None:
+    env = env_with(tmp_path, STP_CONFIG_SLEEP="120", RELEASE_STOP_TIMEOUT="30")
+    with node(script, env) as n:  # its channel starts after the runtime config
+        n.wait_for("runtime config sleeping")
+        out = run(script, "stop", env=env, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert f"node stp (pid {n.proc.pid}) runs but does not answer" in out.stderr
+        assert "sending SIGTERM to it" in out.stderr
+        assert n.wait(10) == 0, n.output()
+        log = n.output()
+    assert "received SIGTERM while booting, stopping" in log
+    assert "stpbase started" not in log
+    assert_no_traceback(log + out.stderr)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_runtime_config_stops_the_boot(script: Path, tmp_path: Path,
                                                        sig: int) -> None:  # fmt: skip
@@ -305,6 +322,29 @@ def test_a_killed_node_never_blocks_the_next_start(script: Path, tmp_path: Path)
     assert not lock.exists()  # a node that exits removes it
 
 
+def test_a_start_is_not_refused_while_stop_reads_the_lock(script: Path, tmp_path: Path) -> None:
+    """`stop` takes a shared lock for an instant to read the pid; a start at that
+    instant waits for it rather than report a node that does not run."""
+    import fcntl
+
+    env = env_with(tmp_path)
+    (tmp_path / "rtmp").mkdir(mode=0o700)
+    lock = tmp_path / "rtmp" / "stp.lock"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(f"{dead.pid}\n")  # left by a node killed with SIGKILL
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # as `stop` holds it while reading (here, longer)
+        with node(script, env) as n:
+            time.sleep(2)  # the start meets the shared lock meanwhile
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            n.wait_for("started in")
+            assert lock.read_text() == f"{n.proc.pid}\n"
+    finally:
+        os.close(fd)
+
+
 def test_simultaneous_starts_boot_exactly_one_node(script: Path, tmp_path: Path) -> None:
     env = {**base_env(), **env_with(tmp_path)}
     for _ in range(3):
@@ -372,3 +412,48 @@ def test_stops_on_other_pythons(version: str, tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr + n.output()
         assert n.wait(30) == 0, n.output()
         assert "application stp stopped" in n.output()
+
+
+def test_stop_names_a_bad_stop_timeout(script: Path, tmp_path: Path) -> None:
+    out = run(script, "stop", env=env_with(tmp_path, RELEASE_STOP_TIMEOUT="1m"))
+    assert out.returncode == 1
+    assert out.stderr == "ERROR: RELEASE_STOP_TIMEOUT must be a number 0 or more, got '1m'\n"
+    # the other commands never read it
+    out = run(script, "pid", env=env_with(tmp_path, RELEASE_STOP_TIMEOUT="1m"))
+    assert out.returncode == 1
+    assert out.stderr.startswith("ERROR: no "), out.stderr  # no node (or no cookie yet)
+
+
+def test_the_usage_mentions_stop_force(script: Path, tmp_path: Path) -> None:
+    out = run(script, "help", env=env_with(tmp_path))
+    assert "stop [--force]" in out.stderr, out.stderr
+
+
+def test_stop_force_signals_no_pid_from_a_tmp_others_can_write(
+    script: Path, tmp_path: Path
+) -> None:
+    """Another user who can write in RELEASE_TMP could plant NODE.lock, hold it, and
+    write in it the pid of another of our nodes: `stop --force` must not kill that."""
+    import fcntl
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # no sticky bit: anyone may add or replace entries
+    victim = subprocess.Popen(  # looks like a node process of ours
+        [sys.executable, "-c", "import time; time.sleep(120)", "pyrelease/node/__main__.py"]
+    )
+    lock = shared / "stp.lock"
+    lock.write_text(f"{victim.pid}\n")
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        env = {"RELEASE_TMP": str(shared), "RELEASE_STOP_TIMEOUT": "1"}
+        out = run(script, "stop", "--force", env=env, timeout=60)
+        assert out.returncode == 1
+        assert f"RELEASE_TMP {shared} can be written by other users" in out.stderr, out.stderr
+        assert_no_traceback(out.stderr + out.stdout)
+        assert victim.poll() is None
+    finally:
+        os.close(fd)
+        victim.kill()
+        victim.wait()

@@ -143,16 +143,8 @@ def prepare(
             f"--offline needs a lock file (pylock.toml or uv.lock) in {project_root}",
             tip="lock the project: `pip lock . -o pylock.toml` or `uv lock`",
         )
-    if lock is None:
-        console.warn(
-            f"no lock file (pylock.toml or uv.lock) in {project_root}: dependencies are "
-            "resolved from pyproject.toml, so this build is not reproducible; "
-            "lock them with `pip lock . -o pylock.toml`"
-        )
-        if fresh:
-            console.step("resolving and installing dependencies (no lock file)")
-            _pip([str(project_root)], venv, "the project's dependencies")
-    else:
+    hashed: list[LockedArtifact] = []
+    if lock is not None:
         env = marker_environment(venv_python(venv))
         major_minor = env["python_version"]
         tags = target_tags(major_minor)
@@ -167,19 +159,35 @@ def prepare(
             from pyrelease.offline import local_files
 
             hashed = local_files(hashed, find_links)
-        if fresh and hashed:
-            console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
-            _install_hashed(hashed, venv, offline)
-    previous = {} if fresh else old.get("sources", {})
     local = [project_root, *(Path(d) for d in directories)]
 
     def special(path: Path, kind: str) -> None:
+        if in_package_folder(path, local):
+            raise BuildError(
+                f"{path} is a {kind} inside a package folder, and the build backend reads "
+                "every file there (it would wait on it forever); remove it or move it out "
+                "of the package"
+            )
         console.warn(
             f"skipping the {kind} {path}: it is not a source file (keep it out of your "
             "package folders: a build backend that reads it would wait forever)"
         )
 
+    # Before any build backend reads a local tree (see ``special``).
     stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}, special) for p in local}
+    if lock is None:
+        console.warn(
+            f"no lock file (pylock.toml or uv.lock) in {project_root}: dependencies are "
+            "resolved from pyproject.toml, so this build is not reproducible; "
+            "lock them with `pip lock . -o pylock.toml`"
+        )
+        if fresh:
+            console.step("resolving and installing dependencies (no lock file)")
+            _pip([str(project_root)], venv, "the project's dependencies")
+    elif fresh and hashed:
+        console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
+        _install_hashed(hashed, venv, offline)
+    previous = {} if fresh else old.get("sources", {})
     changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
     if not changed:
         console.step("the build environment is up to date")
@@ -203,6 +211,21 @@ def _install_local_offline(dirs: list[str], venv: Path, python_version: str) -> 
         _pip(args, venv, "the project")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def in_package_folder(path: Path, roots: list[Path]) -> bool:
+    """``path`` lies in a folder a build backend packs: one with an ``__init__.py``
+    between it and its project (or local package) root, or under that root's ``src/``."""
+    inside = [r for r in roots if path.is_relative_to(r)]
+    if not inside:
+        return False
+    root = max(inside, key=lambda r: len(r.parts))  # a local package inside the project
+    folder = path.parent
+    while folder != root and folder.is_relative_to(root):
+        if folder == root / "src" or (folder / "__init__.py").exists():
+            return True
+        folder = folder.parent
+    return False
 
 
 def _install_hashed(artifacts: list[LockedArtifact], venv: Path, offline: bool = False) -> None:

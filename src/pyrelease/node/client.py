@@ -17,11 +17,23 @@ from pyrelease.node import channel, vmargs
 from pyrelease.node.cookie import cookie_path, read_cookie
 from pyrelease.node.releaseenv import Env, EnvError
 
-STOP_TIMEOUT = float(os.environ.get("RELEASE_STOP_TIMEOUT", "60"))
-
 
 class ClientError(Exception):
     """A management command failed; printed as one ``ERROR:`` line."""
+
+
+def stop_timeout() -> float:
+    """``RELEASE_STOP_TIMEOUT``: how long ``stop`` waits for the node (60 s unless set)."""
+    text = os.environ.get("RELEASE_STOP_TIMEOUT", "").strip()
+    if not text:
+        return 60.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):  # also refuses nan
+        raise ClientError(f"RELEASE_STOP_TIMEOUT must be a number 0 or more, got {text!r}")
+    return value
 
 
 def connect(env: Env, command: str) -> tuple[channel.Session, dict]:
@@ -259,6 +271,7 @@ def cmd_stop(env: Env, argv: list[str]) -> int:
     the node being a daemon's, kills it with SIGKILL and says so.
     """
     force = _stop_options(argv)
+    timeout = stop_timeout()
     try:
         sock, welcome = connect(env, "stop")
     except ClientError as exc:
@@ -267,10 +280,10 @@ def cmd_stop(env: Env, argv: list[str]) -> int:
         pid = _local_node(env)
         if pid is None:
             raise  # no node runs here: the channel's own message says it best
-        _unanswered(env, pid, force, str(exc))
+        _unanswered(env, pid, force, str(exc), timeout)
         return 0
     with sock:
-        sock.settimeout(STOP_TIMEOUT)  # a node stuck holding the interpreter never answers
+        sock.settimeout(max(timeout, 0.01))  # a node stuck holding the interpreter never answers
         try:
             _ask(sock, env, "stop", "could not stop")
             while sock.recv(4096):  # the node holds this connection until its process exits
@@ -281,10 +294,10 @@ def cmd_stop(env: Env, argv: list[str]) -> int:
             pid = welcome.get("pid")
             if not isinstance(pid, int) or _local_node(env) != pid:
                 raise ClientError(
-                    f"node {env.node_name} did not stop within {STOP_TIMEOUT:g}s "
+                    f"node {env.node_name} did not stop within {timeout:g}s "
                     f"(RELEASE_STOP_TIMEOUT); its pid is {pid}"
                 ) from None
-            _escalate(env, pid, force)
+            _escalate(env, pid, force, timeout)
             return 0
     _wait_gone(welcome.get("pid"), env)
     return 0
@@ -320,38 +333,34 @@ def _supervisor(env: Env, pid: int) -> int | None:
     return supervisor if supervisor is not None and supervisor == parent else None
 
 
-def _unanswered(env: Env, pid: int, force: bool, problem: str) -> None:
-    """The node runs here but its channel does not answer: stop it with signals."""
+def _unanswered(env: Env, pid: int, force: bool, problem: str, timeout: float) -> None:
+    """The node runs here but its channel does not answer (not up yet while it
+    boots, or the node is stuck): ask it to stop with SIGTERM, as a stop request
+    would, then escalate (see :func:`_escalate`) if it is still there."""
     supervisor = _supervisor(env, pid)
-    if not (force or supervisor):
-        raise ClientError(
-            f"{problem}; node {env.node_name} (pid {pid}) runs but does not answer. "
-            f"`bin/{env.name} stop --force` sends it SIGTERM, then SIGKILL after "
-            f"{STOP_TIMEOUT:g}s (RELEASE_STOP_TIMEOUT)"
-        )
     import signal
 
     print(
-        f"node {env.node_name} does not answer on its control channel; sending SIGTERM "
-        f"to {'its daemon supervisor' if supervisor else 'it'}",
+        f"{problem}; node {env.node_name} (pid {pid}) runs but does not answer on its "
+        f"control channel: sending SIGTERM to {'its daemon supervisor' if supervisor else 'it'}",
         file=sys.stderr,
         flush=True,
     )
     with contextlib.suppress(ProcessLookupError):
         os.kill(supervisor or pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
     if _alive(pid):
-        _escalate(env, pid, True)
+        _escalate(env, pid, force, timeout)
 
 
-def _escalate(env: Env, pid: int, force: bool) -> None:
+def _escalate(env: Env, pid: int, force: bool, timeout: float) -> None:
     """The node did not stop in time: kill it when allowed, else say how."""
     supervisor = _supervisor(env, pid)
     if not (force or supervisor):
         raise ClientError(
-            f"node {env.node_name} did not stop within {STOP_TIMEOUT:g}s "
+            f"node {env.node_name} did not stop within {timeout:g}s "
             f"(RELEASE_STOP_TIMEOUT); its pid is {pid}. `bin/{env.name} stop --force` "
             "kills it after that time"
         )
@@ -363,7 +372,7 @@ def _escalate(env: Env, pid: int, force: bool) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     print(
-        f"node {env.node_name} did not stop within {STOP_TIMEOUT:g}s (RELEASE_STOP_TIMEOUT); "
+        f"node {env.node_name} did not stop within {timeout:g}s (RELEASE_STOP_TIMEOUT); "
         f"killed it with SIGKILL (pid {pid}): its stop callbacks did not run",
         file=sys.stderr,
         flush=True,

@@ -7,7 +7,6 @@ this module reads them, boots and runs the command. User errors print one
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -55,59 +54,6 @@ USER_ERRORS = (
 def log(message: str) -> None:
     """Write a node message to stdout (the release's log)."""
     print(f"[node] {message}", flush=True)
-
-
-def check_python(m: manifest.Manifest) -> None:
-    """A release built without its runtime needs exactly the Python it was built with."""
-    if m.include_runtime:
-        return
-    import platform  # ~1.5-4 ms: only imported when there is something to check
-
-    if platform.python_version() != m.python_version:
-        raise NodeError(
-            f"this release was built for Python {m.python_version} but {sys.executable} is "
-            f"{platform.python_version()}; install that exact version or build the release "
-            "with include_runtime = true"
-        )
-
-
-def load_node(
-    env: Env, script: str, settings: dict[str, Any]
-) -> tuple[manifest.Manifest, dict[str, Any]]:
-    """Read the boot manifest, set up ``sys.path`` and compute the configuration."""
-    m = manifest.load(os.path.join(env.vsn_dir, script + ".json"))
-    check_python(m)
-    boot.setup_paths(env.root, m)
-    config = configload.compute(env.vsn_dir, env.sys_config + ".config", m.env, settings)
-    appconfig.set_current(config, env=m.env)
-    return m, config
-
-
-def maybe_reboot_after_config(
-    env: Env, config: dict[str, Any], settings: dict[str, Any], lock: int | None = None
-) -> None:
-    """``reboot_system_after_config``: write the computed config and start afresh with it.
-
-    The node's lock is handed over to the new image, so no other node can start between.
-    """
-    if not settings.get("reboot_system_after_config") or os.environ.get(
-        "PYRELEASE_CONFIG_COMPUTED"
-    ):
-        return
-    from pyrelease.node import safefiles
-
-    safefiles.check_tmp(env.tmp)
-    base = os.path.join(env.tmp, f"{env.name}-{env.vsn}-{time.time_ns()}.runtime.sys")
-    data = json.dumps(config, sort_keys=True).encode()
-    if not safefiles.create_new(base + ".config", data, 0o600):
-        raise NodeError(f"{base}.config already exists: is another node booting?")
-    os.environ["RELEASE_SYS_CONFIG"] = base
-    os.environ["PYRELEASE_CONFIG_COMPUTED"] = "1"
-    if settings.get("prune_runtime_sys_config_after_boot"):
-        os.environ["PYRELEASE_PRUNE_SYS_CONFIG"] = base + ".config"
-    if lock is not None:
-        nodelock.hand_over(lock)
-    os.execv(boot.RUNTIME_EXECUTABLE, [boot.RUNTIME_EXECUTABLE, *sys.orig_argv[1:]])
 
 
 def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
@@ -177,9 +123,9 @@ class Node:
         settings = self.settings = configload.boot_settings(env.vsn_dir)  # read once per boot
         if env.distribution != "none" and settings.get("start_distribution_during_config"):
             self.start_channel()
-        m, config = self.interruptible_call(load_node, env, env.boot_script, settings)
+        m, config = self.interruptible_call(boot.load_node, env, env.boot_script, settings)
         self.check_stop()
-        maybe_reboot_after_config(env, config, settings, self.lock)
+        boot.maybe_reboot_after_config(env, config, settings, self.lock)
         self.prune = os.environ.pop("PYRELEASE_PRUNE_SYS_CONFIG", None)
         if env.distribution != "none" and self.server is None:
             self.start_channel()
@@ -351,7 +297,7 @@ def cmd_eval(env: Env, argv: list[str]) -> int:
     """Run code in a fresh node: release on the path, config loaded, nothing started."""
     if not argv:
         raise NodeError("EVAL expects an expression as argument")
-    load_node(env, env.boot_script_clean, configload.boot_settings(env.vsn_dir))
+    boot.load_node(env, env.boot_script_clean, configload.boot_settings(env.vsn_dir))
     bootgc.settle(vmargs.load(env.vm_args).gc_threshold)
     code = compile(argv[0], "<eval>", "exec")
     try:

@@ -18,6 +18,8 @@ from pyrelease.node.releaseenv import AlreadyRunning, Env, EnvError
 # The descriptor handed to the next image when the node re-executes itself
 # (``reboot_system_after_config``), so that the lock is never let go meanwhile.
 FD_VARIABLE = "PYRELEASE_NODE_LOCK_FD"
+# How long a start waits for a lock held by no live node (see ``acquire``).
+PATIENCE = 5.0
 
 
 def lock_path(env: Env) -> str:
@@ -28,7 +30,9 @@ def lock_path(env: Env) -> str:
 def acquire(env: Env) -> int | None:
     """Lock the node's lock file and write our pid in it; return the descriptor.
 
-    Raise :class:`AlreadyRunning` when another process holds it. A node that
+    Raise :class:`AlreadyRunning` when another process holds it and the pid
+    in it is alive; a lock held by no live node (``stop`` reading it, a node
+    that has not written its pid yet) is waited for, ``PATIENCE`` s at most. A node that
     exits removes the file while it still holds the lock, so a file locked
     here but no longer at that path is let go and the new one locked instead.
     Without ``flock`` (Windows) there is no lock: None; the control channel's
@@ -41,7 +45,9 @@ def acquire(env: Env) -> int | None:
 
     path = lock_path(env)
     inherited = os.environ.pop(FD_VARIABLE, None)
-    for _ in range(20):
+    patience = time.monotonic() + PATIENCE
+    replaced = 0
+    while replaced < 20:
         fd = _adopt(inherited) if inherited is not None else None
         inherited = None
         if fd is None:
@@ -51,6 +57,11 @@ def acquire(env: Env) -> int | None:
         except BlockingIOError:
             os.close(fd)
             pid = _holder_pid(path)
+            if not _running(pid) and time.monotonic() < patience:
+                # Held, but not by the node whose pid it holds: `stop` reading it
+                # (a shared lock for an instant), or a node about to write its pid.
+                time.sleep(0.01)
+                continue
             raise AlreadyRunning(
                 f"node {env.node_name} is already running or starting "
                 f"(pid {pid if pid is not None else 'unknown'}; it holds {path}); stop it "
@@ -68,7 +79,21 @@ def acquire(env: Env) -> int | None:
             os.write(fd, f"{os.getpid()}\n".encode())
             return fd
         os.close(fd)
+        replaced += 1
     raise EnvError(f"could not lock {path}: it keeps being replaced")
+
+
+def _running(pid: int | None) -> bool:
+    """``pid`` is a live process other than this one."""
+    if pid is None or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _adopt(text: str) -> int | None:
@@ -124,12 +149,17 @@ def release(env: Env, fd: int) -> None:
 
 
 def holder(env: Env) -> int | None:
-    """The pid of the node that holds the lock here, None when no node does."""
+    """The pid of the node that holds the lock here, None when no node does.
+
+    Raise :class:`~pyrelease.node.safefiles.UnsafePath` when another user could
+    have planted the lock and its pid (``stop --force`` would signal that pid).
+    """
     try:
         import fcntl
     except ImportError:
         return None
 
+    safefiles.check_tmp(env.tmp, create=False)
     path = lock_path(env)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
