@@ -44,6 +44,8 @@ def _leftovers(base: str) -> dict[int, str]:
 @pytest.fixture(scope="session", autouse=True)
 def no_process_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     base = str(tmp_path_factory.getbasetemp())
+    # A release's default data directory is under XDG_DATA_HOME: keep the tests' out of $HOME.
+    os.environ.setdefault("XDG_DATA_HOME", os.path.join(base, "xdg-data"))
     yield
     if not Path("/proc").is_dir():
         return

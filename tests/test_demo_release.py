@@ -146,7 +146,8 @@ def test_start_serves_http_and_sigterm_stops_in_reverse_order(script: Path) -> N
         _, info = http_get(f"http://127.0.0.1:{port}/info")
         data = json.loads(info)
         root = str(script.parent.parent)
-        assert data["executable"].startswith(root + "/runtime-")
+        # the release's interpreter: children started with it see the release
+        assert data["executable"] == root + "/releases/0.1.0/bin/python"
         assert data["isolated"] == 1
         assert "" not in data["sys_path"] and os.getcwd() not in data["sys_path"]
         assert all(p.startswith(root) for p in data["sys_path"])

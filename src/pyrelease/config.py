@@ -20,13 +20,15 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pyrelease import workspace
+from pyrelease.commandspec import CHECKS as COMMAND_CHECKS
+from pyrelease.commandspec import COMMAND_KEYS
 from pyrelease.errors import ConfigError
 
 MODES = ("permanent", "transient", "temporary", "load", "none")
 STRIP_KEEP = ("sources", "docstrings", "tests")
 EXECUTABLE_TARGETS = ("unix", "windows")
 BUILTIN_PROVIDERS = ("toml", "json", "env")
-TOOL_KEYS = ("mod", "default_release", "releases")
+TOOL_KEYS = ("mod", "default_release", "releases", *COMMAND_KEYS)
 
 _IDENT = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _REF = re.compile(rf"{_IDENT}:{_IDENT}", re.ASCII)
@@ -88,6 +90,9 @@ class ReleaseSpec:
     config_providers: tuple[ProviderSpec, ...] = ()
     skip_mode_validation_for: tuple[str, ...] = ()
     preload: PreloadSpec = PreloadSpec()
+    # A command application: {"command": [...], "ready": ..., "ready_timeout": ...,
+    # "command_mode": ...}, empty when the release runs none.
+    command: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ class ProjectConfig:
     mod: str | None
     default_release: str | None
     releases: dict[str, object] = field(default_factory=dict, hash=False)
+    # `command`, `ready`, ... set in [tool.pyrelease] for every release
+    command: dict[str, Any] = field(default_factory=dict, hash=False)
     #: The uv workspace this project is the root or a member of (``workspace.Workspace``).
     workspace: Any = field(default=None, hash=False, compare=False)
 
@@ -381,18 +388,44 @@ _OPTIONS: dict[str, _Option] = {
 }
 
 
-def validate_release(name: str, table: dict[str, Any]) -> ReleaseSpec:
+def _command_problems(where: str, table: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in COMMAND_KEYS:
+        if key in table:
+            problem = COMMAND_CHECKS[key](table[key])
+            if problem:
+                problems.append(f"{where}: `{key}` {problem}, got {_show(table[key])}")
+    if "command" not in table and any(k in table for k in COMMAND_KEYS):
+        problems.append(f"{where}: `ready`/`ready_timeout`/`command_mode` need a `command`")
+    return problems
+
+
+def validate_release(
+    name: str, table: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> ReleaseSpec:
     """Validate one release table and return its ``ReleaseSpec`` with defaults applied.
 
-    Raises ``ConfigError`` listing every problem in the table at once.
+    ``defaults`` are the command settings of ``[tool.pyrelease]``, used for
+    those the release does not set. Raises ``ConfigError`` listing every
+    problem in the table at once.
     """
     check = _Check(name)
     fields: dict[str, Any] = {}
+    command = {k: v for k, v in table.items() if k in COMMAND_KEYS}
+    if "command" not in command and defaults:
+        command = {**defaults, **command}
+    elif defaults:
+        command = {**{k: v for k, v in defaults.items() if k != "command"}, **command}
+    check.problems += _command_problems(f"release {name}", command)
+    if command:
+        fields["command"] = command
     for key, value in table.items():
+        if key in COMMAND_KEYS:
+            continue
         if key in _OPTIONS:
             fields.update(_OPTIONS[key](check, key, value))
         else:
-            hint = _did_you_mean(str(key), _OPTIONS)
+            hint = _did_you_mean(str(key), [*_OPTIONS, *COMMAND_KEYS])
             check.problems.append(f"release {name}: unknown option `{key}`{hint}")
     if check.problems:
         raise ConfigError(check.problems)
@@ -505,7 +538,10 @@ def load_project(root: Path) -> ProjectConfig:
         )
     if problems:
         raise ConfigError(problems)
-    return ProjectConfig(root, name, version, tool.get("mod"), default, releases, ws)
+    command = {k: tool[k] for k in COMMAND_KEYS if k in tool}
+    return ProjectConfig(
+        root, name, version, tool.get("mod"), default, releases, command=command, workspace=ws
+    )
 
 
 def _call_release_function(root: Path, name: str, ref: str) -> dict[str, Any]:
@@ -558,7 +594,7 @@ def select_release(project: ProjectConfig, name: str | None, *, env: str = "prod
     raw = releases[name]
     if isinstance(raw, str):
         raw = _call_release_function(project.root, name, raw)
-    spec = validate_release(name, cast(dict[str, Any], raw))
+    spec = validate_release(name, cast(dict[str, Any], raw), project.command)
     if project.workspace_root:
         workspace.check_applications(project.workspace, name, [a for a, _ in spec.applications])
     if not project.version and spec.version is None and spec.version_from is None:

@@ -30,6 +30,7 @@ from pyrelease.assemble.runtime import (
 )
 from pyrelease.assemble.runtime.loader import scrub_store_paths
 from pyrelease.assemble.tarball import write_tarball
+from pyrelease.commandspec import check_program
 from pyrelease.config import is_version
 from pyrelease.errors import BuildError
 from pyrelease.overlays import check_overlays, copy_overlays
@@ -127,6 +128,15 @@ def _fill(release: Release, root: Path) -> None:
         "source_date_epoch": source_date_epoch(),
     }
     write_boot_files(release, root, libs, build_info, plan)
+    if spec.command:
+        modules = {m for lib in libs for m in lib.modules}
+        problem = check_program(spec.command, root, release.version, modules)
+        if problem:
+            raise BuildError(
+                f"release {release.name}: {problem}",
+                tip="use a console script of a distribution in the release, -m MODULE, "
+                "or a path inside the release",
+            )
     if own_loader:  # a runtime from a Nix store: the release must name no store path
         scrub_store_paths(root)
     copy_overlays(release, root)

@@ -15,6 +15,7 @@ releases/
     vm.args, remote.vm.args, env.sh, env.bat
     build_info.json           target triple, Python, system libraries needed
     node/pyrelease/node/      the runtime side (standard library only)
+    bin/python, bin/SCRIPT    the release's interpreter and console scripts (scripts.py)
 ```
 """
 
@@ -30,6 +31,8 @@ from typing import Any
 import pyrelease
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import LibDir, compile_files, plan_compile
+from pyrelease.assemble.scripts import write_scripts
+from pyrelease.commandspec import manifest_entry
 from pyrelease.templates import environment, render
 
 NODE_SRC = Path(pyrelease.__file__).parent / "node"
@@ -70,8 +73,17 @@ def manifest(
                 "start": lib.dist.start,
             }
         )
+    commands = {}
+    command = getattr(release.spec, "command", None)
+    if command and not clean:  # runs last: after every in-process application is up
+        name, settings = manifest_entry(release.name, command)
+        mode = command.get("command_mode", "permanent")
+        apps.append({"name": name, "version": release.version, "dir": "", "mode": mode,
+                     "start": "pyrelease.node.commandapp:start"})  # fmt: skip
+        commands[name] = settings
     return {
         "format": 1,
+        "commands": commands,
         "release": {"name": release.name, "version": release.version, "env": release.env},
         "python": {
             "version": release.python.version,
@@ -161,6 +173,8 @@ def write_boot_files(
     for name in names:
         _write(vsn_dir / name, render(env, f"{name}.j2", **context), crlf=name.endswith(".bat"))
     os.chmod(vsn_dir / "env.sh", 0o755)
+    if "unix" in spec.include_executables_for:
+        write_scripts(release, vsn_dir, libs, env, context)
     python_exe = release.python.executable
     copy_node(vsn_dir, python_exe, f"cpython-{release.python.version_short.replace('.', '')}")
     (root / "releases" / "start_erl.data").write_text(

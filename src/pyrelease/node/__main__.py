@@ -11,11 +11,14 @@ import sys
 
 CLIENT_COMMANDS = ("pid", "rpc", "remote", "stop", "restart")
 BOOT_COMMANDS = ("start", "start_iex", "eval")
+INTERPRETER_COMMANDS = ("python", "exec")
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     if len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS:
         from pyrelease.node.client import main
+    elif len(sys.argv) > 1 and sys.argv[1] in INTERPRETER_COMMANDS:
+        from pyrelease.node.interp import main
     else:
         if len(sys.argv) > 1 and sys.argv[1] in BOOT_COMMANDS:
             from pyrelease.node import bootgc

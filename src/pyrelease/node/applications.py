@@ -237,12 +237,15 @@ class Controller:
             self.log(f"application {app.entry.name}: {exc}")
         except BaseException as exc:
             app.outcome, app.error = "abnormal", exc
-            import traceback  # only when something crashed: keeps boot light
+            if getattr(exc, "clear_message", False):  # one sentence says it all (commandapp)
+                self.log(f"application {app.entry.name} failed: {exc}")
+            else:
+                import traceback  # only when something crashed: keeps boot light
 
-            self.log(
-                f"application {app.entry.name} crashed:\n"
-                + "".join(traceback.format_exception(exc)).rstrip()
-            )
+                self.log(
+                    f"application {app.entry.name} crashed:\n"
+                    + "".join(traceback.format_exception(exc)).rstrip()
+                )
         else:
             if result is None:
                 app.outcome = "normal"
@@ -312,8 +315,9 @@ class Controller:
 def decide(app: Application) -> int | None:
     """What the node does when ``app`` ended: an exit status, or ``None`` to go on."""
     mode, normal = app.entry.mode, app.outcome == "normal"
+    status = getattr(app.error, "exit_status", 1)  # a command's own status (commandapp)
     if mode == "permanent":
-        return 0 if normal else 1
+        return 0 if normal else status
     if mode == "transient" and not normal:
-        return 1
+        return status
     return None

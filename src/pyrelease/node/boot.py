@@ -24,6 +24,11 @@ class BootError(EnvError):
     """The release cannot boot as it is; printed as one ``ERROR:`` line, exit status 1."""
 
 
+# The runtime's own interpreter; ``sys.executable`` becomes the release's (see
+# release_executable below).
+RUNTIME_EXECUTABLE = sys.executable
+
+
 def check_python(m: manifest.Manifest) -> None:
     """A release built without its runtime needs exactly the Python it was built with."""
     if m.include_runtime:
@@ -74,7 +79,8 @@ def maybe_reboot_after_config(
         os.environ["PYRELEASE_PRUNE_SYS_CONFIG"] = base + ".config"
     if lock is not None:
         nodelock.hand_over(lock)
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    # The runtime itself: sys.executable is the release's launcher by now.
+    os.execv(RUNTIME_EXECUTABLE, [RUNTIME_EXECUTABLE, *sys.orig_argv[1:]])
 
 
 def setup_paths(root: str, manifest: Manifest) -> None:
@@ -100,6 +106,24 @@ def setup_paths(root: str, manifest: Manifest) -> None:
         for rel in pth_files:
             sitedir, name = os.path.split(os.path.join(root, rel))
             site.addpackage(sitedir, name, known)
+    release_executable(os.path.join(root, "releases", manifest.version))
+    if manifest.extra.get("commands"):  # in the main thread, before any application starts
+        from pyrelease.node import commandapp
+
+        commandapp.install_forwarding()
+
+
+def release_executable(vsn_dir: str) -> None:
+    """Make ``sys.executable`` the release's interpreter, ``releases/VSN/bin/python``.
+
+    A child started with it (``multiprocessing``, ``subprocess`` with
+    ``sys.executable``, a server re-executing itself) runs with the release's
+    code on its path instead of a bare runtime that knows nothing of it.
+    Releases built before the launcher existed keep the runtime's own.
+    """
+    launcher = os.path.join(vsn_dir, "bin", "python")
+    if os.path.isfile(launcher):
+        sys.executable = launcher
 
 
 def preload(manifest: Manifest, log: Callable[[str], None]) -> tuple[int, int]:

@@ -354,6 +354,7 @@ def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     try:
         env = Env(os.environ)
+        env.export()
         vm = vmargs.load(env.vm_args)
         if command in ("start", "start_iex", "eval") and vm.needs_reexec():
             vmargs.reexec(vm, os.path.abspath(sys.argv[0]), argv)

@@ -20,6 +20,39 @@ class AlreadyRunning(Exception):
     """Another node with the same name is already listening."""
 
 
+def default_data(environ: os._Environ[str] | dict[str, str], name: str) -> str:
+    """``RELEASE_DATA`` when unset: systemd's ``STATE_DIRECTORY``, else the user's data folder.
+
+    Outside the release, so that it survives rebuilds and deploys.
+    """
+    state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state:
+        return state
+    base = environ.get("XDG_DATA_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "pyrelease", name)
+
+
+def default_tmp(root: str, data: str) -> str:
+    """``RELEASE_TMP`` when unset: ``ROOT/tmp`` as in the model, or ``RELEASE_DATA/tmp``
+    when the release is read-only (nothing is ever written under its root then)."""
+    tmp = os.path.join(root, "tmp")
+    if writable(tmp) or (not os.path.lexists(tmp) and writable(root)):
+        return tmp
+    return os.path.join(data, "tmp")
+
+
+def writable(path: str) -> bool:
+    """Whether the node may write in ``path``: allowed, and not made read-only on purpose."""
+    # The mode bits too: root may write anywhere, but a release made read-only
+    # (chmod -R a-w) is meant to stay as it is, whoever runs it.
+    try:
+        return os.stat(path).st_mode & 0o222 != 0 and os.access(path, os.W_OK)
+    except OSError:
+        return False
+
+
 class Env:
     """The release's environment as seen by the node and by management commands."""
 
@@ -36,7 +69,8 @@ class Env:
         self.mode = environ.get("RELEASE_MODE", "embedded")
         if self.mode not in ("embedded", "interactive"):
             raise EnvError(f"RELEASE_MODE must be embedded or interactive, got {self.mode!r}")
-        self.tmp = environ.get("RELEASE_TMP") or os.path.join(self.root, "tmp")
+        self.data = environ.get("RELEASE_DATA") or default_data(environ, self.name)
+        self.tmp = environ.get("RELEASE_TMP") or default_tmp(self.root, self.data)
         self.node = environ.get("RELEASE_NODE") or self.name
         self.distribution = environ.get("RELEASE_DISTRIBUTION", "sname")
         self.boot_script = environ.get("RELEASE_BOOT_SCRIPT", "start")
@@ -51,6 +85,19 @@ class Env:
         self.tls_cert = environ.get("RELEASE_TLS_CERT", "")
         self.tls_key = environ.get("RELEASE_TLS_KEY", "")
         self.tls_ca = environ.get("RELEASE_TLS_CA", "")
+
+    def export(self) -> None:
+        """Put the defaults of ``RELEASE_DATA`` and ``RELEASE_TMP`` in the environment,
+        for the node's applications, command children and ``exec``/``python``."""
+        os.environ.setdefault("RELEASE_DATA", self.data)
+        os.environ.setdefault("RELEASE_TMP", self.tmp)
+        try:
+            os.makedirs(self.data, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise EnvError(
+                f"the data directory RELEASE_DATA={self.data} cannot be created: "
+                f"{exc.strerror}; set RELEASE_DATA to a folder this user can write"
+            ) from None
 
     @property
     def node_name(self) -> str:

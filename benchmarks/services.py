@@ -1,0 +1,174 @@
+"""Command applications: start → first HTTP 200 for uvicorn and gunicorn, release against venv.
+
+```sh
+.venv/bin/python benchmarks/services.py             # 5 rounds of each, a few minutes
+.venv/bin/python benchmarks/services.py --rounds 3
+```
+
+Builds one project with two releases, ``api`` (FastAPI on ``uvicorn --workers 2``)
+and ``web`` (a WSGI function on ``gunicorn --workers 2``), as command
+applications with an ``http://`` readiness check, from wheels downloaded once
+into ``benchmarks/.cache/services-wheels/`` (git-ignored). The same two commands
+run from a plain venv (the same wheels, the same Python) are the baseline. Each
+start is timed from ``Popen`` to the first 200 on ``/``, interleaved so machine
+load hits both alike.
+
+Target: the release within 1.15x the venv: the node adds only its own boot, a
+fork and a readiness poll.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from measure import clean_env, free_port, running
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "packages"
+CACHE = Path(__file__).resolve().parent / ".cache" / "services-wheels"
+REQUIREMENTS = ["fastapi", "uvicorn", "gunicorn"]
+TARGET = 1.15
+API = """
+from fastapi import FastAPI
+app = FastAPI()
+
+@app.get("/")
+def root():
+    return {"ok": True}
+"""
+WSGI = """
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+TOOL = """
+[tool.pyrelease.releases.api]
+command = ["uvicorn", "svcbench.api:app", "--host", "127.0.0.1", "--port", "${PORT}",
+           "--workers", "2"]
+ready = "http://127.0.0.1:${PORT}/"
+
+[tool.pyrelease.releases.web]
+command = ["gunicorn", "svcbench.wsgi", "--workers", "2", "--bind", "127.0.0.1:${PORT}"]
+ready = "http://127.0.0.1:${PORT}/"
+"""
+COMMANDS = {
+    "api": ["uvicorn", "svcbench.api:app", "--host", "127.0.0.1", "--port", "{port}",
+            "--workers", "2"],
+    "web": ["gunicorn", "svcbench.wsgi", "--workers", "2", "--bind", "127.0.0.1:{port}"],
+}  # fmt: skip
+
+
+def wheels() -> list[Path]:
+    """The servers and their requirements, downloaded once."""
+    if not list(CACHE.glob("gunicorn-*.whl")):
+        CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
+             "--dest", str(CACHE), *REQUIREMENTS],
+            check=True,
+        )  # fmt: skip
+    return sorted(CACHE.glob("*.whl"))
+
+
+def make_project(work: Path) -> Path:
+    """The two-release project, locked against the cached wheels."""
+    project = work / "svcbench"
+    (project / "src" / "svcbench").mkdir(parents=True)
+    (project / "src" / "svcbench" / "__init__.py").write_text("")
+    (project / "src" / "svcbench" / "api.py").write_text(API)
+    (project / "src" / "svcbench" / "wsgi.py").write_text(WSGI)
+    template = (FIXTURES / "pyproject.toml.in").read_text()
+    deps = "[" + ", ".join(f'"{r}"' for r in REQUIREMENTS) + "]"
+    (project / "pyproject.toml").write_text(
+        template.format(name="svcbench", deps=deps, extra=TOOL, version="1.0.0")
+    )
+    shutil.copyfile(FIXTURES / "_backend.py", project / "_backend.py")
+    lines = ['lock-version = "1.0"', 'created-by = "pyrelease-benchmarks"', ""]
+    lines += ["[[packages]]", 'name = "svcbench"', 'directory = { path = "." }', ""]
+    for wheel in wheels():
+        name, version = wheel.name.split("-")[:2]
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        lines += [
+            "[[packages]]", f'name = "{name.replace("_", "-")}"', f'version = "{version}"',
+            "[[packages.wheels]]", f'name = "{wheel.name}"', f'path = "{wheel}"',
+            f'hashes = {{ sha256 = "{digest}" }}', "",
+        ]  # fmt: skip
+    (project / "pylock.toml").write_text("\n".join(lines))
+    return project
+
+
+def make_venv(work: Path, project: Path, python: str) -> Path:
+    """A plain venv with the same wheels; the app's modules found from the working directory."""
+    venv = work / "venv"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index",
+         "--find-links", str(CACHE), *REQUIREMENTS],
+        check=True,
+    )  # fmt: skip
+    return venv
+
+
+def first_200_ms(argv: list[str], env: dict[str, str], log: Path, cwd: Path, port: int) -> float:
+    with running(argv, env, log, cwd=cwd) as server:
+        took = server.wait_ready(port, "/", timeout=120)
+        server.terminate()
+    log.unlink()
+    return took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="starts of each (default 5)")
+    parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="services-bench-") as tmp:
+        work = Path(tmp)
+        project = make_project(work)
+        scripts = {}
+        for name in COMMANDS:
+            subprocess.run([args.python, "-m", "pyrelease", "build", name, "--quiet"],
+                           cwd=project, check=True)  # fmt: skip
+            scripts[name] = project / "_build" / "prod" / "rel" / name / "bin" / name
+        code = "import sys; print(sys._base_executable)"
+        found = subprocess.run([args.python, "-c", code], capture_output=True, text=True)
+        base = found.stdout.strip()
+        venv = make_venv(work, project, base)
+        app_dir = project / "src"
+        log = work / "server.log"
+        for name, command in COMMANDS.items():
+            samples: dict[str, list[float]] = {"release": [], "venv": []}
+            for round_ in range(args.rounds + 1):  # the first round is an untimed warm-up
+                port = free_port()
+                env = clean_env({"PORT": str(port), "RELEASE_DATA": str(work / "data")})
+                release = first_200_ms([str(scripts[name]), "start"], env, log, work, port)
+                port = free_port()
+                argv = [str(venv / "bin" / command[0])]
+                argv += [a.format(port=port) for a in command[1:]]
+                plain = first_200_ms(argv, clean_env(), log, app_dir, port)
+                if round_:
+                    samples["release"].append(release)
+                    samples["venv"].append(plain)
+            results[name] = {k: statistics.median(v) for k, v in samples.items()}
+    print(f"| command | release | venv | ratio (target ≤ {TARGET}) |")
+    print("|---|---|---|---|")
+    for name, found in results.items():
+        ratio = found["release"] / found["venv"]
+        verdict = "PASS" if ratio <= TARGET else "MISS"
+        label = " ".join(COMMANDS[name][:1] + COMMANDS[name][-2:]).replace("{port}", "PORT")
+        print(f"| `{label}` | {found['release']:.0f} ms | {found['venv']:.0f} ms | "
+              f"{ratio:.2f} {verdict} |")  # fmt: skip
+    print(f"\nmedians of {args.rounds} starts each, start → first 200 on /")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""Readiness checks of a command application: when is the child serving?
+
+``ready`` is one of:
+
+* ``"started"``: as soon as the child is running;
+* ``"tcp://HOST:PORT"``: once a TCP connection to HOST:PORT succeeds;
+* ``"http://HOST:PORT/PATH"`` (or ``https://``): once a GET answers with a
+  status below 400;
+* ``"notify"``: once the child sends ``READY=1`` to the ``NOTIFY_SOCKET`` it is
+  given (systemd's protocol; gunicorn, uvicorn with sd_notify, any program
+  speaking it).
+
+Each check is polled by :func:`wait` with a deadline; the node never waits longer
+than ``ready_timeout`` and says which check did not pass.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+POLL = 0.05  # seconds between attempts: a fraction of any server's start-up
+
+
+class NotReady(Exception):
+    """The check did not pass; the message says what was tried and why it failed."""
+
+
+class Check:
+    """One readiness check; :meth:`poll` is True once it passes."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.last_error = "not tried yet"
+
+    def environ(self) -> dict[str, str]:
+        """Variables the child needs for this check (``NOTIFY_SOCKET``)."""
+        return {}
+
+    def poll(self, remaining: float) -> bool:
+        return True
+
+    def close(self) -> None:
+        """Release what the check holds (the notify socket)."""
+
+
+class TcpCheck(Check):
+    def __init__(self, spec: str, host: str, port: int) -> None:
+        super().__init__(spec)
+        self.host, self.port = host, port
+
+    def poll(self, remaining: float) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=min(1.0, remaining)):
+                return True
+        except OSError as exc:
+            self.last_error = exc.strerror or str(exc)
+            return False
+
+
+class HttpCheck(Check):
+    def __init__(self, spec: str, https: bool, host: str, port: int, path: str) -> None:
+        super().__init__(spec)
+        self.https, self.host, self.port, self.path = https, host, port, path or "/"
+
+    def poll(self, remaining: float) -> bool:
+        import http.client  # only for an http check
+
+        cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        conn = cls(self.host, self.port, timeout=min(2.0, max(remaining, 0.1)))
+        try:
+            conn.request("GET", self.path, headers={"User-Agent": "pyrelease-readiness"})
+            status = conn.getresponse().status
+        except (OSError, http.client.HTTPException) as exc:
+            self.last_error = str(exc) or type(exc).__name__
+            return False
+        finally:
+            conn.close()
+        if status >= 400:
+            self.last_error = f"it answered {status}"
+            return False
+        return True
+
+
+class NotifyCheck(Check):
+    """A private datagram socket; the child gets its name in ``NOTIFY_SOCKET``."""
+
+    def __init__(self, spec: str, tmp: str) -> None:
+        super().__init__(spec)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        tag = f"pyrelease-{os.getpid()}-{time.monotonic_ns()}"
+        if os.uname().sysname == "Linux":  # an abstract name: no file, nothing to clean up
+            self.name, address = "@" + tag, "\0" + tag
+        else:
+            self.name = address = os.path.join(tmp, tag + ".notify")
+        self.sock.bind(address)
+        self.path = None if address.startswith("\0") else address
+        self.last_error = "no READY=1 received"
+
+    def environ(self) -> dict[str, str]:
+        return {"NOTIFY_SOCKET": self.name}
+
+    def poll(self, remaining: float) -> bool:
+        self.sock.settimeout(max(0.001, min(remaining, POLL)))
+        try:
+            while True:
+                data = self.sock.recv(4096)
+                if b"READY=1" in data.split(b"\n"):
+                    return True
+        except (TimeoutError, BlockingIOError):
+            return False
+
+    def close(self) -> None:
+        self.sock.close()
+        if self.path:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+def parse(spec: str, tmp: str = "") -> Check:
+    """The check for a ``ready`` value (``${VAR}`` already expanded)."""
+    if spec == "started":
+        return Check(spec)
+    if spec == "notify":
+        return NotifyCheck(spec, tmp)
+    scheme, sep, rest = spec.partition("://")
+    if sep and scheme in ("tcp", "http", "https"):
+        hostport, _, path = rest.partition("/")
+        host, colon, port = hostport.rpartition(":")
+        if not colon:
+            host, port = hostport, "443" if scheme == "https" else "80"
+        host = host.strip("[]")
+        if scheme == "tcp" and not colon:
+            raise NotReady(f"ready = {spec!r}: a tcp check needs a port (tcp://HOST:PORT)")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            if scheme == "tcp":
+                return TcpCheck(spec, host, int(port))
+            return HttpCheck(spec, scheme == "https", host, int(port), "/" + path)
+    raise NotReady(
+        f'ready = {spec!r} is not a readiness check; use "started", "notify", '
+        '"tcp://HOST:PORT" or "http://HOST:PORT/PATH"'
+    )
+
+
+def wait(check: Check, timeout: float, gone: Callable[[], str | None]) -> None:
+    """Poll ``check`` until it passes; raise :class:`NotReady` when ``gone()`` says why the
+    child cannot become ready, or after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        why = gone()
+        if why is not None:
+            raise NotReady(why)
+        remaining = deadline - time.monotonic()
+        if check.poll(max(remaining, 0.001)):
+            return
+        if time.monotonic() >= deadline:
+            raise NotReady(
+                f"not ready after {timeout:g}s: the check {check.spec} did not pass "
+                f"({check.last_error}); raise ready_timeout if it needs longer"
+            )
+        if not isinstance(check, NotifyCheck):
+            time.sleep(POLL)

@@ -1,0 +1,329 @@
+"""Command applications with programs of the standard library: ``python -m http.server``
+as a server, and a long-running worker module that records what it sees. The node
+supervises them: readiness, signals forwarded, stop, exit statuses, no orphan when the
+node is SIGKILLed. (The third-party servers are in test_services.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import free_port, http_get, make_dist, node, pyrelease, run, wait_http
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
+
+WORKER = """
+import json, os, signal, sys, time
+
+def main():
+    data = os.environ["RELEASE_DATA"]
+    seen = []
+    def note(signum, frame):
+        seen.append(signal.Signals(signum).name)
+        with open(os.path.join(data, "signals.json"), "w") as f:
+            json.dump(seen, f)
+    for name in ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU"):
+        signal.signal(getattr(signal, name), note)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(int(os.environ.get("WRK_TERM_STATUS", "0"))))
+    with open(os.path.join(data, "worker.json"), "w") as f:
+        json.dump({"pid": os.getpid(), "cwd": os.getcwd(), "argv": sys.argv,
+                   "notify": os.environ.get("NOTIFY_SOCKET"),
+                   "pythonpath": os.environ.get("PYTHONPATH")}, f)
+    if os.environ.get("NOTIFY_SOCKET") and not os.environ.get("WRK_NO_READY"):
+        import socket
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(b"STATUS=up\\nREADY=1", "\\0" + os.environ["NOTIFY_SOCKET"][1:])
+    print("worker running", flush=True)
+    if os.environ.get("WRK_EXIT"):
+        sys.exit(int(os.environ["WRK_EXIT"]))
+    while True:
+        time.sleep(0.05)
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def build(base: Path, name: str, tool: str) -> Path:
+    project = make_dist(base, name, name, "", "[]", tool)
+    (project / "src" / name / "worker.py").write_text(WORKER)
+    (project / "pylock.toml").write_text(
+        f'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "{name}"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project / "_build" / "prod" / "rel" / name / "bin" / name
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tool = (
+        "[tool.pyrelease]\n"
+        'command = ["-m", "http.server", "${WEB_PORT}", "--bind", "127.0.0.1"]\n'
+        'ready = "http://127.0.0.1:${WEB_PORT}/"\n'
+    )
+    return build(tmp_path_factory.mktemp("cmdweb"), "cmdweb", tool)
+
+
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tool = (
+        "[tool.pyrelease.releases.wrk]\n"
+        'command = ["-m", "wrk.worker", "--queue", "${QUEUE:-default}"]\n'
+        "ready_timeout = 20\n"
+    )
+    return build(tmp_path_factory.mktemp("cmdwrk"), "wrk", tool)
+
+
+@pytest.fixture(scope="module")
+def notifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tool = '[tool.pyrelease]\ncommand = ["-m", "ntf.worker"]\nready = "notify"\nready_timeout = 3\n'
+    return build(tmp_path_factory.mktemp("cmdntf"), "ntf", tool)
+
+
+def test_notify_readiness(notifier: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with node(notifier, {"RELEASE_DATA": str(data)}) as n:
+        n.wait_for("ntf 1.0.0 started in", timeout=60)
+        out = n.output()
+        assert out.index("worker running") < out.index("application command:ntf.worker started")
+        assert wait_file(data / "worker.json")["notify"].startswith("@pyrelease-")
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0
+    result = run(notifier, "start", env={"RELEASE_DATA": str(data), "WRK_NO_READY": "1"})
+    assert result.returncode == 1
+    assert (
+        "application command:ntf.worker failed: command -m ntf.worker not ready after 3s: "
+        "the check notify did not pass (no READY=1 received)"
+    ) in result.stdout, result.stdout
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} is still running"
+        time.sleep(0.05)
+
+
+def wait_file(path: Path, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")
+
+
+def test_http_server_command_serves_stops_and_leaves_nothing(web: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {"WEB_PORT": str(port), "RELEASE_DATA": str(tmp_path / "data")}
+    with node(web, env) as n:
+        status, _ = wait_http(f"http://127.0.0.1:{port}/", n.proc, timeout=60)
+        assert status == 200
+        n.wait_for("application command:http.server started (permanent)")
+        pid = run(web, "pid", env=env)
+        assert pid.stdout.strip() == str(n.proc.pid)
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+    with pytest.raises(OSError):
+        http_get(f"http://127.0.0.1:{port}/", timeout=2)
+    # daemon, pid, stop
+    daemon = run(web, "daemon", env=env, timeout=120)
+    assert daemon.returncode == 0, daemon.stdout + daemon.stderr
+    try:
+        assert http_get(f"http://127.0.0.1:{port}/")[0] == 200
+        assert run(web, "pid", env=env).returncode == 0
+        log = web.parent.parent / "tmp" / "log" / "cmdweb.log"
+        assert '"GET / HTTP/1.1" 200' in log.read_text()  # the child's output is in the log
+    finally:
+        assert run(web, "stop", env=env).returncode == 0
+    with pytest.raises(OSError):
+        http_get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_unset_variable_and_readiness_timeout_fail_the_boot_clearly(web: Path) -> None:
+    result = run(web, "start", timeout=60)
+    assert result.returncode == 1
+    assert "uses ${WEB_PORT} but WEB_PORT is not set" in result.stdout, result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    with socket_taken() as port:  # http.server cannot bind: exits before it is ready
+        result = run(web, "start", env={"WEB_PORT": str(port)}, timeout=60)
+    assert result.returncode == 1
+    assert "exited with status 1 before it was ready" in result.stdout, result.stdout
+
+
+class socket_taken:
+    def __enter__(self) -> int:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        return self.sock.getsockname()[1]
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def test_worker_gets_signals_env_and_runs_in_the_data_dir(worker: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data), "QUEUE": "mail", "NOTIFY_SOCKET": "@not-for-the-child",
+           "PYTHONPATH": str(tmp_path)}  # fmt: skip
+    with node(worker, env) as n:
+        n.wait_for("worker running", timeout=60)
+        info = wait_file(data / "worker.json")
+        assert info["cwd"] == str(data) and info["argv"][1:] == ["--queue", "mail"]
+        assert info["notify"] is None  # the node's own NOTIFY_SOCKET is not passed on
+        assert info["pythonpath"] is None  # nor the host's PYTHON* settings
+        assert os.getpgid(info["pid"]) != os.getpgid(n.proc.pid)
+        for sig in ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU"):
+            n.signal(getattr(signal, sig))
+            deadline = time.monotonic() + 30
+            while sig not in seen_signals(data):
+                assert time.monotonic() < deadline, n.output()
+                time.sleep(0.05)
+        assert alive(n.proc.pid)
+        restart = run(worker, "restart", env=env)
+        assert restart.returncode == 0, restart.stderr
+        deadline = time.monotonic() + 30
+        while wait_file(data / "worker.json")["pid"] == info["pid"]:
+            assert time.monotonic() < deadline, n.output()
+            time.sleep(0.05)
+        wait_gone(info["pid"])
+        second = wait_file(data / "worker.json")["pid"]
+        stop = run(worker, "stop", env=env)
+        assert stop.returncode == 0, stop.stderr
+        assert n.wait(60) == 0, n.output()
+        wait_gone(second)
+
+
+def seen_signals(data: Path) -> list[str]:
+    try:
+        return json.loads((data / "signals.json").read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def group_members(pgid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and alive(int(entry.name)):
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_permanent_command_ending_ends_the_node_with_its_status(
+    worker: Path, tmp_path: Path
+) -> None:
+    result = run(worker, "start", env={"RELEASE_DATA": str(tmp_path), "WRK_EXIT": "3"}, timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "exited with status 3" in result.stdout and "Traceback" not in result.stdout
+
+
+def test_node_killed_takes_its_command_with_it(worker: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with node(worker, {"RELEASE_DATA": str(data)}) as n:
+        n.wait_for("worker running", timeout=60)
+        child = wait_file(data / "worker.json")["pid"]
+        pgid = os.getpgid(child)
+        assert len(group_members(pgid)) == 2  # the worker and its watchdog
+        os.kill(n.proc.pid, signal.SIGKILL)
+        n.wait(30)
+        wait_gone(child, timeout=30)
+        deadline = time.monotonic() + 30
+        while group_members(pgid):  # the watchdog goes too
+            assert time.monotonic() < deadline, group_members(pgid)
+            time.sleep(0.05)
+
+
+def test_heart_restarts_a_killed_node_and_its_command_binds_again(
+    web: Path, tmp_path: Path
+) -> None:
+    """The node SIGKILLed under a daemon with heart: no orphan keeps the port, so the
+    restarted node's http.server binds it again and serves."""
+    port = free_port()
+    env = {"WEB_PORT": str(port), "RELEASE_DATA": str(tmp_path / "data"), "RELEASE_HEART": "1"}
+    daemon = run(web, "daemon", env=env, timeout=120)
+    assert daemon.returncode == 0, daemon.stdout + daemon.stderr
+    try:
+        first = int(run(web, "pid", env=env).stdout)
+        pgids = {os.getpgid(p) for p in child_pids(first)}
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while True:
+            assert time.monotonic() < deadline, "the heart did not bring the node back"
+            pid = run(web, "pid", env=env)
+            if pid.returncode == 0 and int(pid.stdout) != first:
+                break
+            time.sleep(0.2)
+        assert not [p for g in pgids for p in group_members(g)]  # the old group is gone
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert http_get(f"http://127.0.0.1:{port}/")[0] == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        assert run(web, "stop", env=env).returncode == 0
+
+
+def child_pids(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ('["wrk-tol"]', "`command` runs wrk-tol, which is not a console script of the release; "
+                        "did you mean `wrk-tool`?"),
+        ('["-m", "wrk.wroker"]', "`command` runs -m wrk.wroker, but no distribution of the "
+                                 "release has that module"),
+    ],
+)  # fmt: skip
+def test_a_command_that_cannot_run_fails_the_build(
+    tmp_path: Path, command: str, message: str
+) -> None:
+    scripts = '[project.scripts]\nwrk-tool = "wrk.worker:main"\n\n'
+    tool = f"{scripts}[tool.pyrelease]\ncommand = {command}\n"
+    project = make_dist(tmp_path, "wrk", "wrk", "", "[]", tool)
+    (project / "src" / "wrk" / "worker.py").write_text(WORKER)
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "wrk"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"ERROR: release wrk: {message}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "_build" / "prod" / "rel" / "wrk").exists()  # nothing half-built
