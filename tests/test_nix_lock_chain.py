@@ -66,18 +66,21 @@ def user_project(tmp_path_factory: pytest.TempPathFactory, wheels: list[Path]) -
         '[tool.pyrelease.releases.api]\ninclude_executables_for = ["unix"]\n',
     )  # fmt: skip
     packages = []
+    # As uv writes it: each package lists what it depends on (a lock is read as a graph).
+    requires = {"jinja2": 'dependencies = [{ name = "markupsafe" }]\n'}
     for wheel in wheels:
         name, version = wheel.name.split("-")[:2]
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
         packages.append(
             f'[[package]]\nname = "{name.lower()}"\nversion = "{version}"\n'
             f'source = {{ registry = "{FILES_URL}/simple" }}\n'
-            f'wheels = [{{ url = "{FILES_URL}/{wheel.name}", hash = "sha256:{digest}" }}]\n'
+            + requires.get(name.lower(), "")
+            + f'wheels = [{{ url = "{FILES_URL}/{wheel.name}", hash = "sha256:{digest}" }}]\n'
         )
     (project / "uv.lock").write_text(
         'version = 1\nrequires-python = ">=3.11"\n\n'
-        '[[package]]\nname = "api"\nversion = "1.0.0"\nsource = { editable = "." }\n\n'
-        + "\n".join(packages)
+        '[[package]]\nname = "api"\nversion = "1.0.0"\nsource = { editable = "." }\n'
+        'dependencies = [{ name = "jinja2" }]\n\n' + "\n".join(packages)
     )
     result = pyrelease("nix-lock", "--target", TRIPLE, "--python-version", PYTHON, cwd=project)
     assert result.returncode == 0, result.stderr
