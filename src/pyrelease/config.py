@@ -26,12 +26,15 @@ STRIP_KEEP = ("sources", "docstrings", "tests")
 EXECUTABLE_TARGETS = ("unix", "windows")
 BUILTIN_PROVIDERS = ("toml", "json", "env")
 TOOL_KEYS = ("mod", "default_release", "releases")
+#: ``tar_format`` values and the file suffix of each tarball.
+TAR_FORMATS = {"xz": ".tar.xz", "gz": ".tar.gz"}
 
 _IDENT = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _REF = re.compile(rf"{_IDENT}:{_IDENT}", re.ASCII)
 _DIST = re.compile(r"[A-Z0-9](?:[A-Z0-9._-]*[A-Z0-9])?", re.IGNORECASE)
 _COOKIE = re.compile(r"\w{8,}", re.ASCII)
 _NAME = re.compile(r"\w[\w-]*", re.ASCII)
+_MODULE_PATTERN = re.compile(r"[A-Za-z_*?][\w*?]*(?:\.[A-Za-z_*?][\w*?]*)*", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,16 @@ class StripSpec:
     enabled: bool = True
     keep: frozenset[str] = frozenset({"docstrings"})
     compress: bool = False
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """What ``prune_stdlib`` does: drop standard-library modules the release cannot import,
+    always keeping the ``keep`` modules and never the ``drop`` ones (names or patterns)."""
+
+    enabled: bool = True
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class ReleaseSpec:
     rel_templates_path: str = "rel"
     overlays: tuple[str, ...] = ()
     steps: tuple[str, ...] = ("assemble",)
+    tar_format: str = "xz"
+    prune_stdlib: PruneSpec = PruneSpec()
     runtime_config_path: str | None = "config/runtime.py"
     reboot_system_after_config: bool = False
     prune_runtime_sys_config_after_boot: bool = False
@@ -240,6 +255,32 @@ def _steps(c: _Check, key: str, value: Any) -> tuple[str, ...]:
     return steps
 
 
+def _tar_format(c: _Check, key: str, value: Any) -> str:
+    if not isinstance(value, str) or value not in TAR_FORMATS:
+        c.fail(key, f'must be "xz" (.tar.xz, the smaller) or "gz" (.tar.gz), got {_show(value)}')
+        return "xz"
+    return value
+
+
+def _prune_stdlib(c: _Check, key: str, value: Any) -> PruneSpec:
+    if isinstance(value, bool):
+        return PruneSpec(enabled=value)
+    if not isinstance(value, dict):
+        c.fail(key, f"must be true, false or a {{ keep, drop }} table, got {_show(value)}")
+        return PruneSpec()
+    for extra in value.keys() - {"keep", "drop"}:
+        c.fail(key, f"has unknown option `{extra}`{_did_you_mean(extra, ('keep', 'drop'))}")
+    lists = {}
+    for part in ("keep", "drop"):
+        names = _strings(c, f"{key}.{part}", value.get(part, [])) or ()
+        for name in names:
+            if not _MODULE_PATTERN.fullmatch(name):
+                c.fail(f"{key}.{part}", f"has {_show(name)}, which is not a module name "
+                       '(like "xml.dom" or "email.*")')  # fmt: skip
+        lists[part] = names
+    return PruneSpec(True, lists["keep"], lists["drop"])
+
+
 def _runtime_config_path(c: _Check, key: str, value: Any) -> str | None:
     if value is False:
         return None
@@ -307,6 +348,8 @@ _OPTIONS: dict[str, _Option] = {
     "rel_templates_path": _plain(_string),
     "overlays": _plain(lambda c, k, v: _strings(c, k, v) or ()),
     "steps": _plain(_steps),
+    "tar_format": _plain(_tar_format),
+    "prune_stdlib": _plain(_prune_stdlib),
     "runtime_config_path": _plain(_runtime_config_path),
     "config_providers": _plain(_providers),
     "skip_mode_validation_for": _plain(_skip),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyrelease.config import ProjectConfig, ReleaseSpec
+from pyrelease.config import TAR_FORMATS, ProjectConfig, ReleaseSpec
 from pyrelease.console import Console
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ class Release:
     @property
     def tarball_path(self) -> Path:
         """Where the ``tar`` step writes: inside ``path`` when it was configured."""
-        name = f"{self.name}-{self.version}.tar.gz"
+        name = f"{self.name}-{self.version}{TAR_FORMATS[self.spec.tar_format]}"
         if self.spec.path or self.options.path:
             return self.path / name
         return self.build_dir / name

@@ -22,6 +22,7 @@ from pyrelease.assemble.fsutil import (
     swap_into_place,
 )
 from pyrelease.assemble.libs import LibDir, write_libs
+from pyrelease.assemble.prunestep import prune_runtime
 from pyrelease.assemble.runtime import bundle_runtime, host_triple, needed_system_libs
 from pyrelease.assemble.tarball import write_tarball
 from pyrelease.release import Release
@@ -50,6 +51,7 @@ def assemble(release: Release) -> Release:
 def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
+    info = None
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
@@ -72,6 +74,8 @@ def _fill(release: Release, root: Path) -> None:
     for overlay in release.overlays:
         if overlay.is_dir():
             copy_tree(overlay, root)
+    if info is not None and spec.prune_stdlib.enabled:
+        prune_runtime(release, root, info.dir_name, info.python_rel, libs)
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"
     if old_cookie.is_file() and not new_cookie.exists():
@@ -113,15 +117,15 @@ def _libs(release: Release, root: Path) -> list[LibDir]:
 
 
 def tar(release: Release) -> Release:
-    """Pack the assembled release into ``NAME-VSN.tar.gz``."""
+    """Pack the assembled release into ``NAME-VSN.tar.xz`` (``tar_format = "gz"``: ``.tar.gz``)."""
     dest = release.tarball_path
     release.console.step(f"building {dest}")
     # Inside the release path, the tarball must not pack itself: write it aside first.
     if release.path in dest.parents:
         tmp = release.build_dir / dest.name
-        write_tarball(release.path, tmp)
+        write_tarball(release.path, tmp, release.spec.tar_format)
         shutil.move(tmp, dest)
     else:
-        write_tarball(release.path, dest)
+        write_tarball(release.path, dest, release.spec.tar_format)
     release.extra["tarball"] = dest
     return release
