@@ -261,3 +261,9 @@ def test_no_compile_without_a_build_environment(tmp_path: Path) -> None:
     result = pyrelease("build", "--no-compile", cwd=svc(tmp_path))
     assert_user_error(result, "--no-compile needs an existing build environment")
 
+
+def test_an_unknown_installer_is_one_sentence(tmp_path: Path) -> None:
+    project = svc(tmp_path)
+    result = pyrelease("build", cwd=project, env={"PYRELEASE_INSTALLER": "conda"})
+    assert_user_error(result, "PYRELEASE_INSTALLER must be uv or pip, got 'conda'")
+    assert not (project / "_build" / "prod" / "rel").exists()

@@ -113,3 +113,20 @@ def test_incremental_rebuild_equals_a_clean_build(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     clean_tar = clean / "_build" / "prod" / "demo_minimal-0.1.0.tar.xz"
     assert first.read_bytes() == clean_tar.read_bytes()
+
+
+def test_uv_and_pip_installs_and_reused_wheels_give_the_same_release(tmp_path: Path) -> None:
+    # The build environment installed by pip (PYRELEASE_INSTALLER=pip) or by uv
+    # gives the same tarball; so does a --force rebuild that reinstalls the local
+    # packages from the wheels kept in _build/prod/wheels/ instead of building them.
+    with_pip = build_in(tmp_path / "pip", "022", "0", env={"PYRELEASE_INSTALLER": "pip"})
+    with_uv = build_in(tmp_path / "uv", "022", "0", env={"PYRELEASE_INSTALLER": "uv"})
+    assert with_pip.read_bytes() == with_uv.read_bytes()
+    project = with_uv.parents[2]
+    again = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "demo_minimal", "--force", "--overwrite"],
+        cwd=project, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "* reusing built wheels of unchanged demo" in again.stdout
+    assert with_uv.read_bytes() == with_pip.read_bytes()
