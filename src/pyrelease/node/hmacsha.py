@@ -20,13 +20,13 @@ BLOCK = 64  # SHA-256's block size in bytes
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
-try:
-    from _sha2 import sha256 as _sha256  # 3.12+
-except ImportError:
-    try:
-        from _sha256 import sha256 as _sha256  # 3.11
-    except ImportError:  # a Python built without its own hashes
-        _sha256 = None  # type: ignore[assignment]
+try:  # the module's name on this version first: a failed import searches the path
+    if sys.version_info >= (3, 12):
+        from _sha2 import sha256 as _sha256
+    else:
+        from _sha256 import sha256 as _sha256
+except ImportError:  # a Python built without its own hashes
+    _sha256 = None  # type: ignore[assignment]
 
 
 def digest(key: bytes, msg: bytes) -> bytes:
