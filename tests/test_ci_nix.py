@@ -88,3 +88,24 @@ def test_a_bad_quote_in_nix_args_is_a_usage_error(tmp_path: Path) -> None:
 )
 def test_where_a_store_keeps_its_paths(args: tuple[str, ...], expected: Path | None) -> None:
     assert chroot_store(args) == expected
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not (have_nix() and stub_usable()), reason=SKIP_REASON)
+def test_a_result_not_on_disk_is_one_sentence(tmp_path: Path) -> None:
+    """A store whose paths are elsewhere than DIR/nix/store (here ``real=``): the
+    result cannot be read, and the message says where it went and what works."""
+    clone = copy_tracked(tmp_path / "pyrelease")
+    s = tmp_path / "store"
+    store = f"local?real={s}/physical&state={s}/state&log={s}/log"
+    env = step_env(tmp_path / "step", clone, NIX_CONFIG=NIX_CONFIG)
+    nix_args = f"--offline --store {store} --override-input nixpkgs path:{STUB}"
+    result = ci_build(
+        "demo", "--nix", "true", "--nix-args", nix_args, cwd=clone, env=env, timeout=1800
+    )
+    assert result.returncode == 1, result.stdout + result.stderr[-5000:]
+    [found] = annotations(result.stdout)
+    assert found["message"].startswith("nix built .#release-demo as /nix/store/")
+    assert found["message"].endswith("which is not on this machine's disk")
+    assert "--store DIR" in result.stderr and "Traceback" not in result.stderr
+    assert read_outputs(Path(env["GITHUB_OUTPUT"])) == {}

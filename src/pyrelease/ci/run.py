@@ -161,7 +161,13 @@ def _nix_build(project: Path, options: CiOptions, console: Console) -> Path:
         raise BuildError(f"nix build .#release-{name} failed (exit {result.returncode})")
     out = Path(os.readlink(link))
     root = chroot_store(options.nix_args)
-    return root / out.relative_to("/") if root is not None else out
+    found = root / out.relative_to("/") if root is not None else out
+    if not found.exists():
+        raise BuildError(
+            f"nix built .#release-{name} as {out}, which is not on this machine's disk",
+            tip="build into the local store, or into a store given as --store DIR in nix-args",
+        )
+    return found
 
 
 def chroot_store(nix_args: tuple[str, ...]) -> Path | None:
