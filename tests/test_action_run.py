@@ -24,6 +24,7 @@ import pytest
 from action_runner import ActionRun, Expressions, run_action
 from ci_helpers import annotations
 from helpers import DEMO, REPO, copy_project, ensure_demo_lock
+from nixhelpers import NIX_CONFIG, SKIP_REASON, STUB, copy_tracked, have_nix, stub_usable
 from pyrelease.assemble.runtime import host_triple
 
 pytestmark = pytest.mark.e2e
@@ -152,6 +153,29 @@ def test_a_configuration_error_fails_the_step_with_an_annotation(
     assert "did you mean `demo`?" in found["message"]
     assert "Traceback" not in result.failed.stderr
     assert result.outputs == {}
+
+
+@pytest.mark.skipif(not (have_nix() and stub_usable()), reason=SKIP_REASON)
+def test_nix_true_with_nix_args_builds_the_flake(
+    tmp_path: Path, runner_temp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repository's own flake through action.yml: nix-args reaches `nix build`
+    (offline, the stub nixpkgs, a throwaway store, as tests/test_nix.py builds)."""
+    monkeypatch.setenv("NIX_CONFIG", NIX_CONFIG)
+    workspace = copy_tracked(tmp_path / "ws")
+    store = tmp_path / "nix store"  # a space: the input is split as a shell would
+    nix_args = f"--offline --store '{store}' --override-input nixpkgs 'path:{STUB}'"
+    result = run(
+        {"release": "demo", "nix": "true", "nix-args": nix_args, "upload-to": "none"},
+        workspace,
+        runner_temp,
+    )
+    assert result.failed is None, result.failed.stdout + result.failed.stderr[-5000:]
+    out = result.outputs
+    artifact = Path(out["artifact"])
+    assert artifact == workspace / "_build" / "prod" / f"demo-0.1.0-{host_triple()}.tar.gz"
+    assert out["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
+    assert list((store / "nix" / "store").glob("*-demo-0.1.0/bin/demo"))
 
 
 def test_no_expression_is_interpolated_into_a_script() -> None:

@@ -293,46 +293,6 @@ def test_a_version_override_of_a_prebuilt_release_is_refused(
 
 # --------------------------------------------------------------------------- nix
 
-FLAKE = """{
-  # Stands in for the project's real release derivation: it copies a release
-  # built beforehand into the store, so this test needs no nixpkgs.
-  outputs = { self }: {
-    packages.SYSTEM.release-demo = derivation {
-      name = "release-demo";
-      system = "SYSTEM";
-      builder = "/bin/sh";
-      args = [ "-c" "/bin/cp -R -P ${./prebuilt} $out" ];
-    };
-  };
-}
-"""
-
-
-@pytest.mark.skipif(shutil.which("nix") is None, reason="needs the nix command")
-def test_nix_true_builds_with_nix_build_and_publishes_its_result(
-    first_build: dict, workspace: Path, tmp_path: Path
-) -> None:
-    project = tmp_path / "flake-project"
-    project.mkdir()
-    shutil.copyfile(workspace / "demo" / "pyproject.toml", project / "pyproject.toml")
-    release_dir = workspace / "demo" / "_build" / "prod" / "rel" / "demo"
-    shutil.copytree(release_dir, project / "prebuilt", symlinks=True)
-    system = {"x86_64": "x86_64-linux", "aarch64": "aarch64-linux"}[os.uname().machine]
-    (project / "flake.nix").write_text(FLAKE.replace("SYSTEM", system))
-    env = step_env(
-        tmp_path / "step",
-        tmp_path,
-        NIX_CONFIG="experimental-features = nix-command flakes\nsubstituters =\n"
-        "flake-registry = /dev/null",
-    )
-    result = ci_build("--nix", "true", cwd=project, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "nix build .#release-demo" in result.stdout
-    out = read_outputs(Path(env["GITHUB_OUTPUT"]))
-    assert Path(out["artifact"]) == project / "_build" / "prod" / f"{NAME}.tar.gz"
-    assert out["sha256"] == first_build["outputs"]["sha256"]  # the same release, the same bytes
-    assert (project / "_build" / "nix" / "release-demo").resolve().is_relative_to("/nix/store")
-
 
 def test_nix_true_without_nix_says_how_to_get_it(workspace: Path, tmp_path: Path) -> None:
     env = step_env(tmp_path / "step", workspace)

@@ -50,5 +50,6 @@ def test_reported_urls() -> None:
     assert object_url("s3://b/p/", ARTIFACT, {}) == f"s3://b/p/{name}"
     assert object_url("https://h/r", ARTIFACT, {}) == f"https://h/r/{name}"
     assert object_url("github://o/r", ARTIFACT, {"GITHUB_SERVER_URL": "https://ghe.corp"}) == (
-        "https://ghe.corp/o/r/releases/tag/demo-1.2.3"
+        "https://ghe.corp/o/r/releases/download/demo-1.2.3/demo-1.2.3-x86_64-unknown-linux-gnu.tar.gz"
     )
+    assert object_url("github://o/r", ARTIFACT, {}).startswith("https://github.com/o/r/releases/")

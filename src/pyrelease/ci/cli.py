@@ -52,6 +52,13 @@ def ci() -> None:
     help="true: build with `nix build .#release-NAME` instead of pyrelease.",
 )
 @click.option(
+    "--nix-args",
+    default="",
+    metavar="ARGS",
+    help="With --nix true: more arguments for `nix build`, split as a shell would "
+    '(for example "--override-input nixpkgs github:NixOS/nixpkgs/nixos-24.11").',
+)
+@click.option(
     "--prebuilt",
     type=click.Path(path_type=Path),
     help="Do not build: publish this release directory or tarball.",
@@ -72,6 +79,7 @@ def build(
     upload_to: str,
     out_dir: Path | None,
     nix: bool,
+    nix_args: str,
     prebuilt: Path | None,
     quiet: bool,
     project: Path,
@@ -99,10 +107,16 @@ def build(
         upload_to=upload_to,
         out_dir=out_dir,
         nix=nix,
+        nix_args=tuple(_split(nix_args)),
         prebuilt=prebuilt,
     )
     console = Console(quiet=quiet, interactive=False)
     try:
+        if nix_args.strip() and not nix:
+            raise PyreleaseError(
+                "nix-args is given but nix is false",
+                tip="set nix: true to build with nix, or leave nix-args empty",
+            )
         result = ci_build(options, dict(os.environ), console)
     except PyreleaseError as exc:
         sys.stdout.flush()
@@ -133,3 +147,13 @@ def build(
         click.echo(f"ERROR: {message}", err=True)
         sys.exit(2)
     report_result(result, runner, click.echo)
+
+
+def _split(text: str) -> list[str]:
+    """``text`` split into words as a shell would; a bad quote is a usage error."""
+    import shlex
+
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc} in {text!r}", param_hint="--nix-args") from None

@@ -52,6 +52,7 @@ class CiOptions:
     upload_to: str = "none"
     out_dir: Path | None = None
     nix: bool = False
+    nix_args: tuple[str, ...] = ()
     prebuilt: Path | None = None
 
 
@@ -140,13 +141,14 @@ def _take(path: Path) -> tuple[Path | None, Path, dict]:
 
 
 def _nix_build(project: Path, options: CiOptions, console: Console) -> Path:
-    """``nix build .#release-NAME`` in the project; the path of its result."""
+    """``nix build .#release-NAME [NIX_ARGS]`` in the project; where its result is on disk."""
     from pyrelease.config import load_project, select_release
 
     name = options.release or select_release(load_project(project), None, env=options.env).name
     link = project / "_build" / "nix" / f"release-{name}"
     link.parent.mkdir(parents=True, exist_ok=True)
     command = ["nix", "build", f".#release-{name}", "--out-link", str(link), "--print-build-logs"]
+    command += options.nix_args
     console.step(" ".join(command))
     try:
         result = subprocess.run(command, cwd=project, stdin=subprocess.DEVNULL)
@@ -157,4 +159,36 @@ def _nix_build(project: Path, options: CiOptions, console: Console) -> Path:
         ) from None
     if result.returncode != 0:
         raise BuildError(f"nix build .#release-{name} failed (exit {result.returncode})")
-    return link.resolve()
+    out = Path(os.readlink(link))
+    root = chroot_store(options.nix_args)
+    found = root / out.relative_to("/") if root is not None else out
+    if not found.exists():
+        raise BuildError(
+            f"nix built .#release-{name} as {out}, which is not on this machine's disk",
+            tip="build into the local store, or into a store given as --store DIR in nix-args",
+        )
+    return found
+
+
+def chroot_store(nix_args: tuple[str, ...]) -> Path | None:
+    """The directory of a store given as ``--store DIR`` or ``--store local?root=DIR``.
+
+    Such a store keeps ``/nix/store/X`` at ``DIR/nix/store/X`` (how Nix runs
+    without root); None for the default store or a daemon's.
+    """
+    value = None
+    for i, arg in enumerate(nix_args):
+        if arg == "--store" and i + 1 < len(nix_args):
+            value = nix_args[i + 1]
+        elif arg.startswith("--store="):
+            value = arg.removeprefix("--store=")
+    if value is None:
+        return None
+    if value.startswith("/"):
+        return Path(value)
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme in ("local", "") and "root" in parse_qs(parts.query):
+        return Path(parse_qs(parts.query)["root"][0])
+    return None

@@ -17,7 +17,8 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from pyrelease.ci.artifact import Artifact
 from pyrelease.errors import PyreleaseError
@@ -62,11 +63,17 @@ def destination(upload_to: str, environ: Mapping[str, str]) -> Destination:
 
 
 def object_url(store: str, artifact: Artifact, environ: Mapping[str, str]) -> str:
-    """Where the pushed tarball can be found: its URL in the store, or its GitHub release."""
+    """Where the pushed tarball can be downloaded: its URL in the store.
+
+    For a GitHub store that is the asset's download address on the server
+    (``GITHUB_SERVER_URL``, for GitHub Enterprise), in the release tagged NAME-VSN.
+    """
     if store.startswith("github://"):
-        server = environ.get("GITHUB_SERVER_URL") or "https://github.com"
+        server = (environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
         repo = store.removeprefix("github://").strip("/")
-        return f"{server}/{repo}/releases/tag/{artifact.name}-{artifact.version}"
+        tag = quote(f"{artifact.name}-{artifact.version}", safe="")
+        asset = quote(PurePosixPath(artifact.store_object).name, safe="")
+        return f"{server}/{repo}/releases/download/{tag}/{asset}"
     return f"{store.rstrip('/')}/{artifact.store_object}"
 
 
