@@ -25,8 +25,12 @@ let
   pyproject = builtins.fromTOML (builtins.readFile (src + "/${subdir}/pyproject.toml"));
   releases = import ./releases.nix pyproject;
   name = if release == null then releases.default else release;
-  version = releases.version name;
   locked = builtins.fromJSON (builtins.readFile lock);
+  # Versions of the locked distributions, for `version = { from_dist = ... }`.
+  target = locked.targets.${triple} or { files = [ ]; directories = [ ]; };
+  dists = builtins.listToAttrs (map (d: { name = d.name; value = d.version; })
+    ((target.directories or [ ]) ++ target.files));
+  version = releases.versionWith dists name;
   python = import ./runtime.nix { inherit pkgs triple; pythonVersion = locked.python; };
   pyrelease = import ./pyrelease.nix { inherit pkgs python; src = toolSrc; version = toolVersion; };
   files = import ./fetch-files.nix { inherit pkgs triple; lock = locked; src = src + "/${subdir}"; };

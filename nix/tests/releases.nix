@@ -3,6 +3,9 @@ let
   demo = releases (builtins.fromTOML (builtins.readFile ../../examples/demo-nix/pyproject.toml));
   bare = releases { project = { name = "api"; version = "2.0"; }; };
   two = releases { project = { name = "api"; version = "2.0"; }; tool.pyrelease.releases = { a = { }; b = { version = "3.0"; }; }; };
+  virtual = releases {
+    tool.pyrelease.releases = { web_only = { version = { from_dist = "Web_App"; }; }; all = { version = "1.0.0"; }; bad = { }; };
+  };
   fails = x: !(builtins.tryEval x).success;
 in
 {
@@ -12,5 +15,9 @@ in
   testNoReleasesMeansOneNamedAfterTheProject = { expr = [ bare.names bare.default ]; expected = [ [ "api" ] "api" ]; };
   testReleaseVersionWins = { expr = two.version "b"; expected = "3.0"; };
   testNoDefaultAmongSeveral = { expr = fails two.default; expected = true; };
+  testVirtualRootVersionFromADist = { expr = virtual.versionWith { web-app = "0.3.0"; } "web_only"; expected = "0.3.0"; };
+  testVirtualRootOwnVersion = { expr = virtual.version "all"; expected = "1.0.0"; };
+  testVirtualRootUnlistedDistRefused = { expr = fails (virtual.version "web_only"); expected = true; };
+  testVirtualRootNoVersionRefused = { expr = fails (virtual.version "bad"); expected = true; };
   testUnknownReleaseRefused = { expr = fails (demo.version "nope"); expected = true; };
 }

@@ -50,7 +50,7 @@ FORMAT = 1
 
 
 def _relative(location: str, root: Path) -> str:
-    """A local path of the lock as a POSIX path relative to the project root."""
+    """A local path of the lock as a POSIX path relative to the project's folder."""
     if location.startswith("file:"):
         path = Path(url2pathname(urlsplit(location).path))
     else:
@@ -79,8 +79,13 @@ def _file_entry(a: LockedArtifact, root: Path, triple: str) -> dict[str, Any]:
     return entry
 
 
-def target_entry(lock: Path, target: targets_mod.Target, python_full: str) -> dict[str, Any]:
-    """What one target installs from ``lock``: files to fetch and local directories."""
+def target_entry(
+    lock: Path, target: targets_mod.Target, python_full: str, base: Path | None = None
+) -> dict[str, Any]:
+    """What one target installs from ``lock``: files to fetch and local directories.
+
+    Local paths are relative to ``base``, the project's folder (default: the lock's).
+    """
     tags = targets_mod.tags(target, python_full)
     env = targets_mod.marker_environment(target, python_full)
     try:
@@ -89,7 +94,7 @@ def target_entry(lock: Path, target: targets_mod.Target, python_full: str) -> di
         tip = exc.tip or ""
         more = "or pass --target for the triples you build"
         raise BuildError(exc.message, tip=f"{tip}, {more}" if tip else more) from None
-    root = lock.parent
+    root = base or lock.parent
     files = [_file_entry(a, root, target.triple) for a in artifacts if a.kind != "directory"]
     dirs = [
         {"name": a.name, "version": a.version, "path": _relative(a.location, root)}
@@ -103,17 +108,25 @@ def target_entry(lock: Path, target: targets_mod.Target, python_full: str) -> di
     }
 
 
-def nix_lock(lock: Path, triples: Sequence[str], python_full: str) -> dict[str, Any]:
-    """The content of ``pyrelease.lock.json`` for ``lock`` (every known triple if none)."""
+def nix_lock(
+    lock: Path, triples: Sequence[str], python_full: str, base: Path | None = None
+) -> dict[str, Any]:
+    """The content of ``pyrelease.lock.json`` for ``lock`` (every known triple if none).
+
+    Every path in it, ``source`` included, is relative to ``base``, the project's
+    folder (default: the lock's), where ``lib.mkRelease`` looks them up: in a uv
+    workspace member the root's ``uv.lock`` is ``../../uv.lock``.
+    """
     chosen = [targets_mod.get(t) for t in (triples or list(targets_mod.TARGETS))]
     major_minor = ".".join(python_full.split(".")[:2])
+    base = (base or lock.parent).resolve()
     return {
         "format": FORMAT,
-        "source": lock.name,
+        "source": _relative(str(lock.resolve()), base),
         "source_sha256": hashlib.sha256(lock.read_bytes()).hexdigest(),
         "python": major_minor,
         "python_full_version": python_full,
-        "targets": {t.triple: target_entry(lock, t, python_full) for t in chosen},
+        "targets": {t.triple: target_entry(lock, t, python_full, base) for t in chosen},
     }
 
 
@@ -131,8 +144,8 @@ def write_nix_lock(
             f"no lock file (pylock.toml or uv.lock) in {project}",
             tip="lock the project first: `uv lock`, or `pip lock . -o pylock.toml`",
         )
-    data = nix_lock(lock, triples, python_full)
     out = output or project / LOCK_NAME
+    data = nix_lock(lock, triples, python_full, project)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
