@@ -38,7 +38,8 @@ def offline_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     (app / "uv.lock").write_text(
         'version = 1\nrequires-python = ">=3.11"\n\n'
-        '[[package]]\nname = "offapp"\nversion = "1.0.0"\nsource = { editable = "." }\n\n'
+        '[[package]]\nname = "offapp"\nversion = "1.0.0"\nsource = { editable = "." }\n'
+        'dependencies = [{ name = "offdep" }]\n\n'
         '[[package]]\nname = "offdep"\nversion = "1.0.0"\n'
         f'source = {{ registry = "{DEAD_URL}/simple" }}\n'
         f'wheels = [{{ url = "{DEAD_URL}/{wheel.name}", hash = "sha256:{digest}" }}]\n'
