@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
-from pyrelease import __version__
+from pyrelease import __version__, funnel
 from pyrelease.ci.cli import ci
 from pyrelease.console import Console
 from pyrelease.errors import PyreleaseError
@@ -201,28 +200,17 @@ def nix_lock(
 
 
 def _run(action) -> None:
-    try:
-        action()
-    except PyreleaseError as exc:
-        click.echo(f"ERROR: {exc.message}", err=True)
-        if exc.tip:
-            click.echo(f"TIP: {exc.tip}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("ERROR: interrupted", err=True)
-        sys.exit(130)
-    except Exception:
-        if os.environ.get("PYRELEASE_DEBUG"):
-            raise
-        import traceback
+    funnel.run(
+        action,
+        _show_error,
+        "pyrelease failed unexpectedly; this is a bug, please report it with the traceback above",
+    )
 
-        traceback.print_exc()
-        click.echo(
-            "ERROR: pyrelease failed unexpectedly; this is a bug, please report it "
-            "with the traceback above",
-            err=True,
-        )
-        sys.exit(2)
+
+def _show_error(exc: PyreleaseError) -> None:
+    click.echo(f"ERROR: {exc.message}", err=True)
+    if exc.tip:
+        click.echo(f"TIP: {exc.tip}", err=True)
 
 
 # `pyrelease ci ...`: the commands the GitHub Action runs, in their own subpackage.

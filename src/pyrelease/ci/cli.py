@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -93,6 +92,7 @@ def build(
     Outputs (GITHUB_OUTPUT): artifact, sha256, sha256-file, version, target,
     name, artifact-name, url.
     """
+    from pyrelease import funnel
     from pyrelease.ci import github
     from pyrelease.ci.report import report_error, report_result
     from pyrelease.ci.run import CiOptions, ci_build
@@ -111,15 +111,16 @@ def build(
         prebuilt=prebuilt,
     )
     console = Console(quiet=quiet, interactive=False)
-    try:
+
+    def build() -> object:
         if nix_args.strip() and not nix:
             raise PyreleaseError(
                 "nix-args is given but nix is false",
                 tip="set nix: true to build with nix, or leave nix-args empty",
             )
-        result = ci_build(options, dict(os.environ), console)
-    except PyreleaseError as exc:
-        sys.stdout.flush()
+        return ci_build(options, dict(os.environ), console)
+
+    def on_error(exc: PyreleaseError) -> None:
         report_error(
             exc,
             project.resolve(),
@@ -128,24 +129,18 @@ def build(
             click.echo,
             lambda s: click.echo(s, err=True),
         )
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("ERROR: interrupted", err=True)
-        sys.exit(130)
-    except Exception:
-        if os.environ.get("PYRELEASE_DEBUG"):
-            raise
-        import traceback
 
-        traceback.print_exc()
-        message = (
-            "pyrelease ci build failed unexpectedly; this is a bug, please report it "
-            "with the traceback in the log"
-        )
+    def on_bug(message: str) -> None:
         if runner.on_github:
             click.echo(github.annotation("error", message, title="pyrelease"))
-        click.echo(f"ERROR: {message}", err=True)
-        sys.exit(2)
+
+    result = funnel.run(
+        build,
+        on_error,
+        "pyrelease ci build failed unexpectedly; this is a bug, please report it "
+        "with the traceback in the log",
+        on_bug,
+    )
     report_result(result, runner, click.echo)
 
 
