@@ -161,6 +161,8 @@ class Bench:
         out.check("tar -czf")
         stats.update(tgz_bytes=tgz.stat().st_size, tgz_ms=round(out.ms, 1))
         tgz.unlink()
+        if isinstance(tool, Pyrelease):
+            stats.update(release_artifact_stats(artifact, project.parent))
         return {"tool": tool.key, "bundles_python": tool.bundles_python, "artifact": stats}
 
     # --- running ------------------------------------------------------------
@@ -199,6 +201,8 @@ class Bench:
                 self.results["commands"][label] = {
                     **{k: summarize(s.get(k, [])) for k in names},
                     "maxrss_kb": {k: summarize(s.get(f"rss_{k}", []), "kB") for k in names[1:4]},
+                    "imports_ms": {k: summarize(s.get(f"imports_{k}", [])) for k in names[1:4]},
+                    "modules": {k: summarize(s.get(f"modules_{k}", [])) for k in names[1:4]},
                 }
 
     def _cycle(self, label: str, tool: Tool, extra: dict, s: dict, commands: bool) -> None:
@@ -249,6 +253,17 @@ class Bench:
             rss = measure.peak_rss_kb([script, *args], env)
             if rss is not None:
                 add(s, f"rss_{name}", rss)
+        # What each command imports, under -X importtime (vm.args for eval, which boots;
+        # remote.vm.args for the client commands): the sum of the top-level imports.
+        vm_args = self.setup.work / "importtime.vm.args"
+        vm_args.write_text("-X importtime\n")
+        flags = {"RELEASE_VM_ARGS": str(vm_args), "RELEASE_REMOTE_VM_ARGS": str(vm_args)}
+        for name, args in (("pid", ["pid"]), ("eval", ["eval", "1"]), ("rpc", ["rpc", "1"])):
+            out = run_timed([script, *args], env={**env, **flags}, timeout=60)
+            top = measure.importtime_top(out.check(f"bin/demo {name} -X importtime").stderr)
+            add(s, f"imports_{name}", sum(ms for _, ms in top))
+            add(s, f"modules_{name}", float(sum(1 for line in out.stderr.splitlines()
+                                              if line.startswith("import time:")) - 1))  # fmt: skip
 
     # --- where boot time goes -----------------------------------------------
 
@@ -325,6 +340,26 @@ class Bench:
             if name in checks:
                 rss[name] = measure.peak_rss_kb(checks[name])
         self.results["lower_bounds_rss_kb"] = rss
+
+
+def release_artifact_stats(release: Path, scratch: Path) -> dict:
+    """The release's own ``.tar.xz`` (pyrelease's deterministic writer), its runtime's size
+    and file count, and how many standard-library modules were pruned."""
+    from pyrelease.assemble.tarball import write_tarball
+
+    txz = scratch / "artifact.tar.xz"
+    t0 = time.perf_counter()
+    write_tarball(release, txz, "xz")
+    out = {"txz_bytes": txz.stat().st_size, "txz_ms": round((time.perf_counter() - t0) * 1e3)}
+    txz.unlink()
+    runtime = next(iter(sorted(release.glob("runtime-*"))), None)
+    if runtime is not None:
+        rt = tree_stats(runtime)
+        out.update(runtime_bytes=rt["bytes"], runtime_files=rt["files"])
+    listing = next(iter(sorted(release.glob("releases/*/stdlib-pruned.txt"))), None)
+    if listing is not None:
+        out["stdlib_pruned"] = len(listing.read_text().split())
+    return out
 
 
 def stop_with_command(node: measure.Node, script: str, env: dict, s: dict) -> float:
@@ -455,6 +490,11 @@ def make_setup(args: argparse.Namespace, work: Path) -> Setup:
             if not args.quick:
                 raise
             setup.notes.append(f"{', '.join(foreign)} skipped: could not be installed ({exc})")
+    if shutil.which("mix") is None:
+        setup.notes.append(
+            "the model (`mix release`) was not measured in this run: `mix` is not installed "
+            "(Debian's erlang and elixir); its figures come from the reference notes"
+        )
     return setup
 
 

@@ -43,11 +43,16 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path: Path) -> None
     for kind in ("cold", "warm", "edit"):
         assert build[kind]["median"] > 0
     assert build["artifact"]["files"] > 0 and build["artifact"]["tgz_bytes"] > 0
+    artifact = build["artifact"]
+    assert 0 < artifact["txz_bytes"] < artifact["tgz_bytes"]  # the release's own .tar.xz
+    assert artifact["runtime_files"] > 0 and artifact["stdlib_pruned"] > 0
     assert build["edit_observation"][0]["edited_lib_dir"] in build["edit_observation"][0]["changed"]
     row = data["runtime"]["pyrelease (strip, embedded)"]
     for key in ("start_to_200", "first_request", "tenth_request", "stop_to_gone", "hwm_kb"):
         assert row[key]["n"] == data["config"]["repeat"]
-    assert {"eval", "pid", "rpc", "version"} <= set(data["commands"]["pyrelease (strip, embedded)"])
+    commands = data["commands"]["pyrelease (strip, embedded)"]
+    assert {"eval", "pid", "rpc", "version"} <= set(commands)
+    assert commands["modules"]["pid"]["median"] > 0 and commands["imports_ms"]["rpc"]["n"] > 0
     assert data["runtime"]["venv"]["start_to_200"]["median"] > 0
     statuses = {t["status"] for t in data["targets"]}
-    assert statuses <= {"PASS", "MISS", "N/A"} and len(data["targets"]) == 12
+    assert statuses <= {"PASS", "MISS", "N/A"} and len(data["targets"]) == 16

@@ -108,7 +108,7 @@ def test_path_version_overwrite_and_stale_files(tmp_path: Path) -> None:
     first = pyrelease("build", "--path", str(out), "--version", "1.2.3", cwd=project)
     assert first.returncode == 0, first.stderr
     assert run(out / "bin" / "svc", "version").stdout == "svc 1.2.3\n"
-    assert (out / "svc-1.2.3.tar.gz").is_file()  # inside path when path is given
+    assert (out / "svc-1.2.3.tar.xz").is_file()  # inside path when path is given
     cookie = out / "releases" / "COOKIE"
     assert cookie.read_text() == "fixed_cookie_value_1"
     assert cookie.stat().st_mode & 0o777 == 0o400
@@ -260,3 +260,10 @@ def test_requires_python_is_checked(tmp_path: Path) -> None:
 def test_no_compile_without_a_build_environment(tmp_path: Path) -> None:
     result = pyrelease("build", "--no-compile", cwd=svc(tmp_path))
     assert_user_error(result, "--no-compile needs an existing build environment")
+
+
+def test_an_unknown_installer_is_one_sentence(tmp_path: Path) -> None:
+    project = svc(tmp_path)
+    result = pyrelease("build", cwd=project, env={"PYRELEASE_INSTALLER": "conda"})
+    assert_user_error(result, "PYRELEASE_INSTALLER must be uv or pip, got 'conda'")
+    assert not (project / "_build" / "prod" / "rel").exists()

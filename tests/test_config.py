@@ -13,6 +13,7 @@ from pyrelease.config import (
     MODES,
     ProjectConfig,
     ProviderSpec,
+    PruneSpec,
     ReleaseSpec,
     StripSpec,
     load_project,
@@ -193,6 +194,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert spec.rel_templates_path == "rel"
     assert spec.overlays == ()
     assert spec.steps == ("assemble",)
+    assert spec.tar_format == "xz"
+    assert spec.prune_stdlib == PruneSpec(True, (), ())
     assert spec.runtime_config_path == "config/runtime.py"
     assert spec.reboot_system_after_config is False
     assert spec.prune_runtime_sys_config_after_boot is False
@@ -299,6 +302,19 @@ def test_other_option_forms(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- option errors
 
 
+def test_tar_format_and_prune_stdlib_options(tmp_path: Path) -> None:
+    spec = release(
+        tmp_path,
+        """
+        tar_format = "gz"
+        prune_stdlib = { keep = ["xml.dom", "email.*"], drop = ["pydoc"] }
+        """,
+    )
+    assert spec.tar_format == "gz"
+    assert spec.prune_stdlib == PruneSpec(True, ("xml.dom", "email.*"), ("pydoc",))
+    assert validate_release("demo", {"prune_stdlib": False}).prune_stdlib.enabled is False
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -340,6 +356,12 @@ def test_other_option_forms(tmp_path: Path) -> None:
         ({"config_providers": [{"path": "x"}]}, "`config_providers` entries must be"),
         ({"config_providers": [{"provider": 1}]}, "`config_providers` has provider 1"),
         ({"skip_mode_validation_for": [1]}, "`skip_mode_validation_for` must be a list"),
+        ({"tar_format": "zip"}, '`tar_format` must be "xz" (.tar.xz, the smaller) or "gz"'),
+        ({"tar_format": ["xz"]}, '`tar_format` must be "xz"'),
+        ({"prune_stdlib": "yes"}, "`prune_stdlib` must be true, false or a { keep, drop } table"),
+        ({"prune_stdlib": {"kep": []}}, "`prune_stdlib` has unknown option `kep`; did you mean"),
+        ({"prune_stdlib": {"keep": "xml"}}, "`prune_stdlib.keep` must be a list"),
+        ({"prune_stdlib": {"drop": ["a b"]}}, '`prune_stdlib.drop` has "a b", which is not a'),
     ],
 )
 def test_option_errors(options: dict[str, object], expected: str) -> None:

@@ -284,6 +284,24 @@ def test_management_commands_import_no_application(script: Path, running, tmp_pa
     assert not imported & {"demo", "jinja2", "markupsafe", "pyrelease.node.applications"}
 
 
+@pytest.mark.parametrize("command", [["pid"], ["rpc", "print(6 * 7)"]])
+def test_management_commands_import_only_what_a_connection_needs(
+    script: Path, running, tmp_path, command: list[str]
+) -> None:
+    # A management command's time is mostly its imports: no json, enum,
+    # selectors, socket (the Python wrapper), contextlib, and without TLS no
+    # ssl or OpenSSL at all.
+    vm_args = tmp_path / "remote.vm.args"
+    vm_args.write_text("-X importtime\n")
+    out = run(script, *command, env={"RELEASE_REMOTE_VM_ARGS": str(vm_args)})
+    assert out.stdout == ("42\n" if command[0] == "rpc" else f"{running.proc.pid}\n"), out.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
+    assert {"_socket", "pyrelease.node.channel"} <= imported
+    heavy = {"json", "enum", "selectors", "socket", "contextlib", "re", "ssl", "_ssl", "hmac",
+             "hashlib", "_hashlib", "typing", "functools", "collections", "warnings"}  # fmt: skip
+    assert not imported & heavy
+
+
 def test_stop_never_reports_a_lost_connection(script: Path) -> None:
     # Regression: the node queued the stop before replying, and a fast exit
     # could beat the reply. Repeat to give the race its chances.

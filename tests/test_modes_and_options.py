@@ -178,7 +178,7 @@ def test_templates_vm_args_and_env_sh_from_rel(project: Path) -> None:
 def test_steps_run_around_assemble_and_tar(project: Path) -> None:
     root = project / "_build" / "prod" / "rel" / "stepped"
     assert (root / "AFTER_STEP").read_text() == "1.0.0"
-    assert (project / "_build" / "prod" / "stepped-1.0.0.tar.gz").is_file()
+    assert (project / "_build" / "prod" / "stepped-1.0.0.tar.xz").is_file()
     sys_config = (root / "releases" / "1.0.0" / "sys.config").read_text()
     assert '"from_step": "before"' in sys_config
 

@@ -44,7 +44,7 @@ def release(project: Path) -> Path:
 
 
 def tarball(project: Path) -> Path:
-    return project / "_build" / "prod" / "demo_minimal-0.1.0.tar.gz"
+    return project / "_build" / "prod" / "demo_minimal-0.1.0.tar.xz"
 
 
 def snapshot(project: Path) -> dict[str, tuple[int, int]]:

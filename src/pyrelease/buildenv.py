@@ -1,10 +1,20 @@
 """The compile step: a build environment under ``_build/ENV/venv``.
 
 The project and its locked dependencies are installed into a virtual
-environment made with the *target* Python (never the user's own environment),
-using the build tool's pip (``pip --python VENV``). The environment is
-rebuilt from scratch when the lock or the Python changes; the project itself
-and local directory packages are reinstalled at every build.
+environment made with the *target* Python (never the user's own environment).
+The installer is uv (``uv pip install --python VENV``, a dependency of
+pyrelease) when it is available for the platform, else the build tool's pip
+(``pip --python VENV``); ``PYRELEASE_INSTALLER=pip`` or ``=uv`` picks one.
+Both install exactly the lock's artifacts, checked against its hashes.
+
+The environment is rebuilt from scratch when the lock or the Python changes.
+A local package (the project, a directory the lock names) is installed again
+when its sources changed, from a wheel built with pip (``pip wheel``, pip's
+own index settings, build isolation); that wheel is kept in
+``_build/ENV/wheels/`` under the digest of the sources, so a rebuild of the
+environment (``--force``, a new lock) reinstalls unchanged local packages
+without building them again. A wheel installs the same files as the directory
+it was built from, so the release is the same either way.
 """
 
 from __future__ import annotations
@@ -12,9 +22,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags
@@ -82,22 +94,78 @@ def site_packages(venv: Path) -> Path:
     return found[0]
 
 
-def _pip(args: list[str], venv: Path, what: str) -> None:
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "--python",
-        str(venv_python(venv)),
-        "--disable-pip-version-check",
-        "--no-input",
-        "install",
-        *args,
-    ]
+INSTALLER_VARIABLE = "PYRELEASE_INSTALLER"
+
+
+@functools.cache
+def uv_executable() -> str | None:
+    """uv's executable (from the ``uv`` package), or None to install with pip."""
+    choice = os.environ.get(INSTALLER_VARIABLE, "")
+    if choice not in ("", "uv", "pip"):
+        raise BuildError(
+            f"{INSTALLER_VARIABLE} must be uv or pip, got {choice!r}; "
+            "unset it to use uv when available, else pip"
+        )
+    if choice == "pip":
+        return None
+    try:
+        from uv import find_uv_bin
+
+        return os.fsdecode(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        if choice == "uv":
+            raise BuildError(
+                f"{INSTALLER_VARIABLE}=uv but uv is not installed for this platform; "
+                "install it (pip install uv) or unset the variable to use pip"
+            ) from None
+        return None
+
+
+def _run(cmd: list[str], what: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise BuildError(f"installing {what} into the build environment failed:\n{tail}")
+
+
+def _pip(args: list[str], venv: Path, what: str, *, uv: bool = False) -> None:
+    """``pip install ARGS`` into ``venv``; with ``uv``, uv's when available.
+
+    uv is used only for installs that need no index (hashed artifacts of the lock,
+    wheel files): pip's index settings (its configuration files) are not uv's.
+    """
+    exe = uv_executable() if uv else None
+    if exe is not None:
+        flags = ["--reinstall" if a == "--force-reinstall" else a for a in args]
+        if "--no-index" in flags:  # offline: no index and no network at all, local files only
+            flags.insert(0, "--offline")
+        _run([exe, "pip", "install", "--no-config", "--quiet", "--link-mode", "copy",
+              "--python", str(venv_python(venv)), *flags], what)  # fmt: skip
+        return
+    _run([sys.executable, "-m", "pip", "--python", str(venv_python(venv)),
+          "--disable-pip-version-check", "--no-input", "install", *args], what)  # fmt: skip
+
+
+def _wheel_for(package: Path, digest: str, cache: Path) -> tuple[Path, bool]:
+    """A wheel of the local ``package`` for sources ``digest``: (path, reused)."""
+    key = hashlib.sha256(f"{package}\0{digest}".encode()).hexdigest()[:24]
+    slot = cache / key
+    found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
+    if len(found) == 1:
+        return found[0], True
+    cache.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=cache))
+    try:
+        _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "wheel",
+              "--no-deps", "--wheel-dir", str(staging), str(package)], f"{package}")  # fmt: skip
+        built = sorted(staging.glob("*.whl"))
+        if len(built) != 1:
+            raise BuildError(f"building {package} gave {len(built)} wheels instead of one")
+        shutil.rmtree(slot, ignore_errors=True)
+        os.rename(staging, slot)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return slot / built[0].name, False
 
 
 def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, object]:
@@ -118,15 +186,18 @@ def prepare(
     find_links: str | None = None,
     target: str | None = None,
     install_project: bool = True,
+    wheel_cache: Path | None = None,
 ) -> Path:
     """Make ``venv`` hold exactly the lock's distributions plus the project.
 
     With ``offline`` nothing is downloaded (see :mod:`pyrelease.offline`); ``target``
     (a triple) chooses the lock's wheels for that target instead of this machine.
     ``install_project=False`` is for a virtual workspace root, which is no
-    distribution (its members come from the lock). Returns the environment's
-    site-packages directory.
+    distribution (its members come from the lock). Local packages are installed
+    from wheels kept in ``wheel_cache`` (default ``VENV/../wheels``). Returns the
+    environment's site-packages directory.
     """
+    uv_executable()  # a bad PYRELEASE_INSTALLER is reported before anything is done
     lock = find_lock(project_root)
     stamp = _stamp(lock, python_version, project_root)
     stamp_file = venv / VENV_STAMP
@@ -201,7 +272,16 @@ def prepare(
         if offline:
             _install_local_offline(changed, venv, python_version)
         else:
-            _pip(["--no-deps", "--force-reinstall", *changed], venv, "the project")
+            cache = wheel_cache or venv.parent / "wheels"
+            wheels, reused = [], []
+            for package in changed:
+                wheel, hit = _wheel_for(Path(package), stamp["sources"][package], cache)
+                wheels.append(str(wheel))
+                if hit:
+                    reused.append(wheel.name.split("-")[0])
+            if reused:
+                console.step(f"reusing built wheels of unchanged {', '.join(reused)}")
+            _pip(["--no-deps", "--force-reinstall", *wheels], venv, "the project", uv=True)
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
     return site_packages(venv)
 
@@ -212,7 +292,7 @@ def _install_local_offline(dirs: list[str], venv: Path, python_version: str) -> 
     tmp, wheels = build_local_wheels(dirs, python_version)
     try:
         args = ["--no-index", "--no-deps", "--force-reinstall", *map(str, wheels)]
-        _pip(args, venv, "the project")
+        _pip(args, venv, "the project", uv=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -242,4 +322,4 @@ def _install_hashed(artifacts: list[LockedArtifact], venv: Path, offline: bool =
     req.write_text("\n".join(lines) + "\n")
     no_index = ["--no-index"] if offline else []
     args = [*no_index, "--no-deps", "--require-hashes", "-r", str(req)]
-    _pip(args, venv, "the locked distributions")
+    _pip(args, venv, "the locked distributions", uv=True)

@@ -29,6 +29,8 @@ STRIP_KEEP = ("sources", "docstrings", "tests")
 EXECUTABLE_TARGETS = ("unix", "windows")
 BUILTIN_PROVIDERS = ("toml", "json", "env")
 TOOL_KEYS = ("mod", "default_release", "releases", *COMMAND_KEYS)
+#: ``tar_format`` values and the file suffix of each tarball.
+TAR_FORMATS = {"xz": ".tar.xz", "gz": ".tar.gz"}
 
 _IDENT = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
 _REF = re.compile(rf"{_IDENT}:{_IDENT}", re.ASCII)
@@ -38,6 +40,8 @@ _NAME = re.compile(r"\w[\w-]*", re.ASCII)
 # A module name pattern for `preload`: dotted names with fnmatch wildcards.
 _MODULE_PATTERN = re.compile(r"[\w*?\[\]!]+(?:\.[\w*?\[\]!]+)*", re.ASCII)
 PRELOAD_KEYS = ("include", "exclude")
+# A module name pattern for `prune_stdlib` keep/drop: dotted names with * and ? wildcards.
+_PRUNE_PATTERN = re.compile(r"[A-Za-z_*?][\w*?]*(?:\.[A-Za-z_*?][\w*?]*)*", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,16 @@ class PreloadSpec:
 
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """What ``prune_stdlib`` does: drop standard-library modules the release cannot import,
+    always keeping the ``keep`` modules and never the ``drop`` ones (names or patterns)."""
+
+    enabled: bool = True
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class ReleaseSpec:
     rel_templates_path: str = "rel"
     overlays: tuple[str, ...] = ()
     steps: tuple[str, ...] = ("assemble",)
+    tar_format: str = "xz"
+    prune_stdlib: PruneSpec = PruneSpec()
     runtime_config_path: str | None = "config/runtime.py"
     reboot_system_after_config: bool = False
     prune_runtime_sys_config_after_boot: bool = False
@@ -314,6 +330,32 @@ def _steps(c: _Check, key: str, value: Any) -> tuple[str, ...]:
     return steps
 
 
+def _tar_format(c: _Check, key: str, value: Any) -> str:
+    if not isinstance(value, str) or value not in TAR_FORMATS:
+        c.fail(key, f'must be "xz" (.tar.xz, the smaller) or "gz" (.tar.gz), got {_show(value)}')
+        return "xz"
+    return value
+
+
+def _prune_stdlib(c: _Check, key: str, value: Any) -> PruneSpec:
+    if isinstance(value, bool):
+        return PruneSpec(enabled=value)
+    if not isinstance(value, dict):
+        c.fail(key, f"must be true, false or a {{ keep, drop }} table, got {_show(value)}")
+        return PruneSpec()
+    for extra in value.keys() - {"keep", "drop"}:
+        c.fail(key, f"has unknown option `{extra}`{_did_you_mean(extra, ('keep', 'drop'))}")
+    lists = {}
+    for part in ("keep", "drop"):
+        names = _strings(c, f"{key}.{part}", value.get(part, [])) or ()
+        for name in names:
+            if not _PRUNE_PATTERN.fullmatch(name):
+                c.fail(f"{key}.{part}", f"has {_show(name)}, which is not a module name "
+                       '(like "xml.dom" or "email.*")')  # fmt: skip
+        lists[part] = names
+    return PruneSpec(True, lists["keep"], lists["drop"])
+
+
 def _runtime_config_path(c: _Check, key: str, value: Any) -> str | None:
     if value is False:
         return None
@@ -381,6 +423,8 @@ _OPTIONS: dict[str, _Option] = {
     "rel_templates_path": _plain(_string),
     "overlays": _plain(lambda c, k, v: _strings(c, k, v) or ()),
     "steps": _plain(_steps),
+    "tar_format": _plain(_tar_format),
+    "prune_stdlib": _plain(_prune_stdlib),
     "runtime_config_path": _plain(_runtime_config_path),
     "config_providers": _plain(_providers),
     "skip_mode_validation_for": _plain(_skip),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyrelease.config import ProjectConfig, ReleaseSpec, check_cli_version
+from pyrelease.config import TAR_FORMATS, ProjectConfig, ReleaseSpec, check_cli_version
 from pyrelease.console import Console
 from pyrelease.errors import ConfigError
 
@@ -82,7 +82,7 @@ class Release:
     @property
     def tarball_path(self) -> Path:
         """Where the ``tar`` step writes: inside ``path`` when it was configured."""
-        name = f"{self.name}-{self.version}.tar.gz"
+        name = f"{self.name}-{self.version}{TAR_FORMATS[self.spec.tar_format]}"
         if self.spec.path or self.options.path:
             return self.path / name
         return self.build_dir / name

@@ -22,6 +22,7 @@ from pyrelease.assemble.bootfiles import write_boot_files
 from pyrelease.assemble.fsutil import make_staging, normalize_tree, source_date_epoch
 from pyrelease.assemble.importgraph import Graph, needed_test_dirs
 from pyrelease.assemble.libs import LibDir, write_libs
+from pyrelease.assemble.prunestep import prune_runtime
 from pyrelease.assemble.runtime import (
     bundle_runtime,
     host_triple,
@@ -90,6 +91,7 @@ def _binaries(root: Path) -> list[Path]:
 def _fill(release: Release, root: Path) -> None:
     spec, python = release.spec, release.python
     runtime_libs: tuple[str, ...] = ()
+    info = None
     own_loader = False
     triple = release.options.target or host_triple()
     if spec.include_runtime is not False:
@@ -140,6 +142,8 @@ def _fill(release: Release, root: Path) -> None:
     if own_loader:  # a runtime from a Nix store: the release must name no store path
         scrub_store_paths(root)
     copy_overlays(release, root)
+    if info is not None and spec.prune_stdlib.enabled:
+        prune_runtime(release, root, info.dir_name, info.python_rel, libs)
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"
     if old_cookie.is_file() and not new_cookie.exists():
@@ -186,7 +190,7 @@ def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
 
 
 def tar(release: Release) -> Release:
-    """Pack the assembled release into ``NAME-VSN.tar.gz``.
+    """Pack the assembled release into ``NAME-VSN.tar.xz`` (``tar_format = "gz"``: ``.tar.gz``).
 
     Inside the (staged) release when ``path`` is configured, else in
     ``_build/ENV``, written under its own name in a private folder there and
@@ -201,7 +205,7 @@ def tar(release: Release) -> Release:
         release.build_dir.mkdir(parents=True, exist_ok=True)
         aside = Path(tempfile.mkdtemp(prefix=".tar-", dir=release.build_dir))
         try:
-            write_tarball(release.path, aside / dest.name)
+            write_tarball(release.path, aside / dest.name, release.spec.tar_format)
             shutil.move(aside / dest.name, dest)
         finally:
             shutil.rmtree(aside, ignore_errors=True)
@@ -211,6 +215,6 @@ def tar(release: Release) -> Release:
     aside = Path(tempfile.mkdtemp(prefix=".tar-", dir=dest.parent))
     staged = aside / dest.name
     release.staged.append((staged, dest))
-    write_tarball(release.path, staged)
+    write_tarball(release.path, staged, release.spec.tar_format)
     release.extra["tarball"] = staged
     return release

@@ -34,7 +34,7 @@ from pyrelease.errors import BuildError
 
 WORKER = Path(__file__).with_name("_compile_worker.py")
 # Installer bookkeeping that names the build machine or would go stale.
-DROPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
+DROPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "uv_cache.json"}
 TEST_DIRS = {"tests", "test"}
 EXTENSION_SUFFIXES = (".so", ".pyd")
 

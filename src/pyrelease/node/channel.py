@@ -1,7 +1,8 @@
 """The control channel's wire format, address and handshake (both ends).
 
-Frames are a 4-byte big-endian length followed by a UTF-8 JSON object; a frame
-over its limit, or one that is not a JSON object, closes the connection.
+Frames are a 4-byte big-endian length followed by a UTF-8 JSON object
+(``jsonframe``); a frame over its limit, or one that is not a JSON object,
+closes the connection.
 
 Before authentication everything is bounded: frames are at most
 ``MAX_HANDSHAKE_FRAME`` bytes (the length prefix is checked before anything is
@@ -31,15 +32,15 @@ Addresses (``RELEASE_DISTRIBUTION``):
 from __future__ import annotations
 
 import _thread
-import json
 import os
-import socket
 import time
 
+from pyrelease.node import hmacsha, jsonframe
 from pyrelease.node.releaseenv import Env
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
 MAX_FRAME = 16 * 1024 * 1024  # after authentication
@@ -97,13 +98,11 @@ class Session:
         self.sock.close()
 
     def _tag(self, direction: bytes, seq: int, frame: bytes) -> bytes:
-        import hmac
-
-        return hmac.digest(self._key, direction + seq.to_bytes(8, "big") + frame, "sha256")
+        return hmacsha.digest(self._key, direction + seq.to_bytes(8, "big") + frame)
 
     def send_frame(self, obj: dict[str, Any]) -> None:
         """Send one tagged frame."""
-        data = json.dumps(obj, separators=(",", ":")).encode()
+        data = jsonframe.encode(obj)
         frame = len(data).to_bytes(4, "big") + data
         with self._lock:
             self.sock.sendall(frame + self._tag(self._out, self._sent, frame))
@@ -111,15 +110,13 @@ class Session:
 
     def recv_frame(self, limit: int = MAX_FRAME) -> dict[str, Any]:
         """Receive one frame and check its tag; :class:`IntegrityError` when it fails."""
-        import hmac
-
         header = _recv_exact(self.sock, 4)
         size = int.from_bytes(header, "big")
         if size > limit:
             raise ProtocolError(f"frame of {size} bytes is over the {limit} limit")
         frame = header + _recv_exact(self.sock, size)
         tag = _recv_exact(self.sock, TAG_SIZE)
-        if not hmac.compare_digest(tag, self._tag(self._in, self._received, frame)):
+        if not hmacsha.compare_digest(tag, self._tag(self._in, self._received, frame)):
             raise IntegrityError(
                 "a frame failed its integrity check (altered, replayed or reordered on the way)"
             )
@@ -132,7 +129,7 @@ def send(sock: socket.socket | Session, obj: dict[str, Any]) -> None:
     if isinstance(sock, Session):
         sock.send_frame(obj)
         return
-    data = json.dumps(obj, separators=(",", ":")).encode()
+    data = jsonframe.encode(obj)
     sock.sendall(len(data).to_bytes(4, "big") + data)
 
 
@@ -154,8 +151,8 @@ def _recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -
 
 def _decode(data: bytes) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        obj = jsonframe.decode(data)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested hostile input
         raise ProtocolError("frame is not JSON") from None
     if not isinstance(obj, dict):
         raise ProtocolError("frame is not a JSON object")
@@ -180,18 +177,14 @@ def recv(
 
 def mac(cookie: str, role: str, challenge: str) -> str:
     """The proof that ``role`` knows the cookie, bound to one challenge."""
-    import hmac
-
     message = f"{PROTOCOL} {role} {challenge}".encode()
-    return hmac.digest(cookie.encode(), message, "sha256").hex()
+    return hmacsha.digest(cookie.encode(), message).hex()
 
 
 def session_key(cookie: str, node_challenge: str, client_challenge: str) -> bytes:
     """The key that tags a session's frames: fresh for every connection."""
-    import hmac
-
     message = f"{PROTOCOL} session {node_challenge} {client_challenge}".encode()
-    return hmac.digest(cookie.encode(), message, "sha256")
+    return hmacsha.digest(cookie.encode(), message)
 
 
 def _send_before(sock: socket.socket, obj: dict[str, Any], deadline: float) -> None:
@@ -208,8 +201,6 @@ def server_handshake(sock: socket.socket, cookie: str, deadline: float) -> Sessi
     Before authentication the peer learns nothing but the protocol name and a
     random challenge, and may send one frame of at most ``MAX_HANDSHAKE_FRAME`` bytes.
     """
-    import hmac
-
     challenge = os.urandom(32).hex()
     _send_before(sock, {"hello": PROTOCOL, "challenge": challenge}, deadline)
     reply = recv(sock, MAX_HANDSHAKE_FRAME, deadline)
@@ -218,7 +209,7 @@ def server_handshake(sock: socket.socket, cookie: str, deadline: float) -> Sessi
         isinstance(response, str)
         and isinstance(theirs, str)
         and len(theirs) == 64
-        and hmac.compare_digest(response, mac(cookie, "client", challenge))
+        and hmacsha.compare_digest(response, mac(cookie, "client", challenge))
     ):
         _send_before(sock, {"error": "refused"}, deadline)
         return None
@@ -237,8 +228,6 @@ def client_handshake(
         raise Busy("the node is busy with other connections")
     if hello.get("hello") != PROTOCOL or not isinstance(hello.get("challenge"), str):
         raise ProtocolError("the peer does not speak the pyrelease node protocol")
-    import hmac
-
     ours = os.urandom(32).hex()
     _send_before(
         sock, {"response": mac(cookie, "client", hello["challenge"]), "challenge": ours}, deadline
@@ -248,7 +237,7 @@ def client_handshake(
         raise Refused("the cookie does not match")
     proof = welcome.get("proof")
     expected = mac(cookie, "node", f"{ours}:{welcome.get('pid')}")
-    if not isinstance(proof, str) or not hmac.compare_digest(proof, expected):
+    if not isinstance(proof, str) or not hmacsha.compare_digest(proof, expected):
         raise Refused("the node could not prove it knows the cookie")
     return Session(sock, session_key(cookie, hello["challenge"], ours), "client"), welcome
 

@@ -1,21 +1,27 @@
 """Management commands that talk to a running node: pid, rpc, remote, stop, restart.
 
-They import only the channel code (no application, no configuration), so each
-answers in a few tens of milliseconds. Messages say which failure it is: no
+They import only the channel code (no application, no configuration) and of
+the standard library only what a connection needs: ``_socket`` rather than
+``socket`` (which brings ``enum`` and ``selectors``), ``ssl`` only when TLS is
+configured, no ``json`` or ``hmac`` (see ``jsonframe`` and ``hmacsha``). Each
+answers a few milliseconds after the interpreter has started. Messages say which failure it is: no
 node running (and where we looked), the cookie refused, or no channel at all.
 """
 
 from __future__ import annotations
 
-import contextlib
+import _socket
 import os
-import socket
 import sys
 import time
 
 from pyrelease.node import channel, vmargs
 from pyrelease.node.cookie import cookie_path, read_cookie
 from pyrelease.node.releaseenv import Env, EnvError
+
+TYPE_CHECKING = False  # typing costs milliseconds; annotations are strings
+if TYPE_CHECKING:
+    from socket import socket as Socket
 
 
 class ClientError(Exception):
@@ -88,7 +94,7 @@ def _words(exc: BaseException) -> str:
     return reason.replace("_", " ").lower() if isinstance(reason, str) else str(exc)
 
 
-def _tls_hint(env: Env, sock: socket.socket, exc: BaseException) -> str:
+def _tls_hint(env: Env, sock: Socket, exc: BaseException) -> str:
     """What to check when a ``name`` connection fails during the handshake."""
     if env.distribution != "name":
         return ""
@@ -113,7 +119,7 @@ def _no_answer(env: Env, where: str) -> str:
     )
 
 
-def _open(env: Env, deadline: float) -> tuple[socket.socket, str]:
+def _open(env: Env, deadline: float) -> tuple[Socket, str]:
     if env.distribution == "sname":
         return _open_unix(env, deadline), channel.unix_path(env)
     port = env.dist_port
@@ -128,9 +134,7 @@ def _open(env: Env, deadline: float) -> tuple[socket.socket, str]:
             ) from None
     where = f"{env.node_host}:{port}"
     try:
-        sock = socket.create_connection(
-            (env.node_host, int(port)), timeout=max(deadline - time.monotonic(), 0.01)
-        )
+        sock = _connect_tcp(env.node_host, int(port), deadline)
     except TimeoutError:
         raise ClientError(_no_answer(env, where)) from None
     except OSError:
@@ -145,10 +149,25 @@ def _open(env: Env, deadline: float) -> tuple[socket.socket, str]:
     return sock, where
 
 
-def _open_unix(env: Env, deadline: float) -> socket.socket:
+def _connect_tcp(host: str, port: int, deadline: float) -> Socket:
+    """``socket.create_connection`` on ``_socket``: each address in turn, the last error."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"{host} has no address")
+
+
+def _open_unix(env: Env, deadline: float) -> Socket:
     path = channel.unix_path(env)
     while True:
-        sock = socket.socket(socket.AF_UNIX)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         sock.settimeout(max(deadline - time.monotonic(), 0.01))
         try:
             channel.connect_unix(sock, path)
@@ -163,12 +182,13 @@ def _open_unix(env: Env, deadline: float) -> socket.socket:
             time.sleep(0.05)
 
 
-def _start_tls(
-    env: Env, sock: socket.socket, ctx: object, where: str, deadline: float
-) -> socket.socket:
+def _start_tls(env: Env, sock: Socket, ctx: object, where: str, deadline: float) -> Socket:
+    import socket
     import ssl
 
     assert isinstance(ctx, ssl.SSLContext)
+    if not isinstance(sock, socket.socket):  # a bare _socket.socket: ssl wraps socket.socket
+        sock = socket.socket(sock.family, sock.type, sock.proto, sock.detach())
     tls = ctx.wrap_socket(sock, server_hostname=env.node_host, do_handshake_on_connect=False)
     tls.settimeout(max(deadline - time.monotonic(), 0.01))
     try:
@@ -208,7 +228,7 @@ def _show(msg: dict) -> None:
     stream.flush()
 
 
-def _ask(sock: socket.socket, env: Env, op: str, failed: str) -> None:
+def _ask(sock: Socket, env: Env, op: str, failed: str) -> None:
     """Send a lifecycle request; raise with ``failed`` when the node reports an error."""
     channel.send(sock, {"op": op})
     reply = channel.recv(sock)
@@ -235,8 +255,10 @@ def cmd_rpc(env: Env, argv: list[str]) -> int:
 def cmd_remote(env: Env, argv: list[str]) -> int:
     """A Python REPL inside the running node; Ctrl-D leaves it, the node keeps running."""
     sock, _ = connect(env, "remote")
-    with contextlib.suppress(ImportError):
+    try:
         import readline  # noqa: F401 - line editing on the caller's side
+    except ImportError:
+        pass
     print(
         f"Connected to node {env.node_name} ({env.name} {env.vsn}). "
         "Ctrl-D leaves; the node keeps running."
@@ -346,8 +368,7 @@ def _unanswered(env: Env, pid: int, force: bool, problem: str, timeout: float) -
         file=sys.stderr,
         flush=True,
     )
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(supervisor or pid, signal.SIGTERM)
+    _kill(supervisor or pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _alive(pid):
         time.sleep(0.05)
@@ -367,10 +388,8 @@ def _escalate(env: Env, pid: int, force: bool, timeout: float) -> None:
     import signal
 
     if supervisor:  # a stop, not a crash: the supervisor must not restart it (heart)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(supervisor, signal.SIGTERM)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+        _kill(supervisor, signal.SIGTERM)
+    _kill(pid, signal.SIGKILL)
     print(
         f"node {env.node_name} did not stop within {timeout:g}s (RELEASE_STOP_TIMEOUT); "
         f"killed it with SIGKILL (pid {pid}): its stop callbacks did not run",
@@ -381,6 +400,14 @@ def _escalate(env: Env, pid: int, force: bool, timeout: float) -> None:
         deadline = time.monotonic() + 10
         while process and time.monotonic() < deadline and _alive(process):
             time.sleep(0.02)
+
+
+def _kill(pid: int, sig: int) -> None:
+    """``os.kill`` that ignores a process already gone (no ``contextlib``: boot time)."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _wait_gone(pid: object, env: Env) -> None:
