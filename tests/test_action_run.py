@@ -85,7 +85,7 @@ def test_the_action_builds_checksums_and_pushes(tmp_path: Path, runner_temp: Pat
     out = result.outputs
     triple = host_triple()
     artifact = Path(out["artifact"])
-    assert artifact == project / "_build" / "prod" / f"demo-0.1.0-{triple}.tar.gz"
+    assert artifact == project / "_build" / "prod" / f"demo-0.1.0-{triple}.tar.xz"
     assert out["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert Path(out["sha256-file"]).read_text() == f"{out['sha256']}  {artifact.name}\n"
     assert (out["version"], out["target"], out["name"]) == ("0.1.0", triple, "demo")
@@ -129,7 +129,7 @@ def test_the_action_builds_checksums_and_pushes(tmp_path: Path, runner_temp: Pat
     assert again.uses["Attest build provenance"] == (True, {"subject-path": out["artifact"]})
     would_upload, upload = again.uses["Upload the workflow artifact"]
     assert would_upload
-    assert upload["name"] == artifact.name.removesuffix(".tar.gz")
+    assert upload["name"] == artifact.name.removesuffix(".tar.xz")
     assert upload["path"].split() == [out["artifact"], out["sha256-file"]]
     assert upload["retention-days"] == "3"
     assert "| Uploaded to | workflow artifact demo-0.1.0-" in again.summary
@@ -173,7 +173,7 @@ def test_nix_true_with_nix_args_builds_the_flake(
     assert result.failed is None, result.failed.stdout + result.failed.stderr[-5000:]
     out = result.outputs
     artifact = Path(out["artifact"])
-    assert artifact == workspace / "_build" / "prod" / f"demo-0.1.0-{host_triple()}.tar.gz"
+    assert artifact == workspace / "_build" / "prod" / f"demo-0.1.0-{host_triple()}.tar.xz"
     assert out["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert list((store / "nix" / "store").glob("*-demo-0.1.0/bin/demo"))
 

@@ -126,7 +126,7 @@ from pathlib import Path
 def check(release):
     assert (release.path / "bin" / "svc").is_file(), "assemble's output is at release.path"
     tarball = Path(release.extra["tarball"])
-    assert tarball.is_file() and tarball.name == f"svc-{release.version}.tar.gz"
+    assert tarball.is_file() and tarball.name == f"svc-{release.version}.tar.xz"
     if os.environ.get("FAIL_STEP") == "interrupt":
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while a step after assemble runs
     if os.environ.get("FAIL_STEP"):
@@ -145,7 +145,7 @@ def test_a_step_failing_after_assemble_keeps_the_previous_release(tmp_path: Path
     before = snapshot(release)
     assert before["CHECKED"] == b"1.0.0"
     tarballs = project / "_build" / "prod"
-    old_tar = (tarballs / "svc-1.0.0.tar.gz").read_bytes()
+    old_tar = (tarballs / "svc-1.0.0.tar.xz").read_bytes()
 
     failed = build(project, "--overwrite", "--version", "2.0.0", env={"FAIL_STEP": "1"})
     assert_user_error(failed, "the step buildsteps:check failed", "upload refused")
@@ -156,8 +156,8 @@ def test_a_step_failing_after_assemble_keeps_the_previous_release(tmp_path: Path
     # after both: the previous release and tarball as they were, nothing left aside
     assert snapshot(release) == before
     assert sorted(p.name for p in release.parent.iterdir()) == ["svc"]
-    assert not (tarballs / "svc-2.0.0.tar.gz").exists()
-    assert (tarballs / "svc-1.0.0.tar.gz").read_bytes() == old_tar
+    assert not (tarballs / "svc-2.0.0.tar.xz").exists()
+    assert (tarballs / "svc-1.0.0.tar.xz").read_bytes() == old_tar
     assert not [p for p in tarballs.iterdir() if p.name.startswith(".")]
     assert run(release / "bin" / "svc", "version").stdout == "svc 1.0.0\n"
 
@@ -165,7 +165,7 @@ def test_a_step_failing_after_assemble_keeps_the_previous_release(tmp_path: Path
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Release created at _build/prod/rel/svc" in again.stdout
     assert (release / "CHECKED").read_text() == "2.0.0"
-    assert (tarballs / "svc-2.0.0.tar.gz").is_file()
+    assert (tarballs / "svc-2.0.0.tar.xz").is_file()
     assert run(release / "bin" / "svc", "version").stdout == "svc 2.0.0\n"
     assert sorted(p.name for p in release.parent.iterdir()) == ["svc"]
 

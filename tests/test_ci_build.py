@@ -55,7 +55,7 @@ def first_build(workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 def test_every_output_describes_the_artifact(first_build: dict, workspace: Path) -> None:
     out = first_build["outputs"]
     artifact = Path(out["artifact"])
-    assert artifact == workspace / "demo" / "_build" / "prod" / f"{NAME}.tar.gz"
+    assert artifact == workspace / "demo" / "_build" / "prod" / f"{NAME}.tar.xz"
     digest = hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert out["sha256"] == digest
     assert out["version"] == "0.1.0"
@@ -98,7 +98,7 @@ def test_the_job_summary_is_a_table_of_the_facts(first_build: dict) -> None:
     assert rows["Release"] == "demo"
     assert rows["Version"] == "0.1.0"
     assert rows["Target"] == TRIPLE
-    assert rows["Artifact"] == f"`{NAME}.tar.gz`"
+    assert rows["Artifact"] == f"`{NAME}.tar.xz`"
     assert rows["Size"] == f"{size / 1e6:.1f} MB ({size} bytes)"
     assert rows["sha256"] == f"`{out['sha256']}`"
     assert rows["Build time"].endswith(" s") and float(rows["Build time"][:-2]) > 0
@@ -124,8 +124,8 @@ def test_a_release_whose_steps_tar_keeps_that_tarball(workspace: Path, tmp_path:
     result = ci_build("demo_minimal", "--out-dir", dist, cwd=workspace / "demo", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = read_outputs(Path(env["GITHUB_OUTPUT"]))
-    made_by_tar_step = workspace / "demo" / "_build" / "prod" / "demo_minimal-0.1.0.tar.gz"
-    assert Path(out["artifact"]) == tmp_path / "dist" / f"demo_minimal-0.1.0-{TRIPLE}.tar.gz"
+    made_by_tar_step = workspace / "demo" / "_build" / "prod" / "demo_minimal-0.1.0.tar.xz"
+    assert Path(out["artifact"]) == tmp_path / "dist" / f"demo_minimal-0.1.0-{TRIPLE}.tar.xz"
     assert Path(out["artifact"]).read_bytes() == made_by_tar_step.read_bytes()
 
 
@@ -184,7 +184,7 @@ def test_upload_to_a_folder_store_then_pull_it(
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"pushed demo 0.1.0 ({TRIPLE})" in result.stdout
     out = read_outputs(Path(env["GITHUB_OUTPUT"]))
-    obj = store / "demo" / "0.1.0" / f"{NAME}.tar.gz"
+    obj = store / "demo" / "0.1.0" / f"{NAME}.tar.xz"
     assert out["url"] == f"file://{obj}"
     assert obj.read_bytes() == Path(out["artifact"]).read_bytes()
     index = json.loads((store / "demo" / "index.json").read_text())
@@ -193,6 +193,31 @@ def test_upload_to_a_folder_store_then_pull_it(
     ]
     assert f"| Uploaded to | file://{store} |" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
     # What CI pushed, a server pulls: the names agree with release-deploy's.
+    pulled = deploy("pull", "--from", f"file://{store}", "--root", tmp_path / "root")
+    assert pulled.returncode == 0, pulled.stderr
+    assert (tmp_path / "root" / "current" / "bin" / "demo").is_file()
+
+
+def test_a_gz_release_is_published_and_pulled_as_tar_gz(tmp_path: Path) -> None:
+    """Both tarball formats go through CI and release-deploy alike: the artifact keeps
+    the release's ``tar_format`` in its bytes and in its name, in the store too."""
+    project = copy_project(DEMO, tmp_path / "ws" / "demo")
+    ensure_demo_lock(project)
+    text = (project / "pyproject.toml").read_text()
+    text = text.replace(
+        "[tool.pyrelease.releases.demo]\n", '[tool.pyrelease.releases.demo]\ntar_format = "gz"\n'
+    )
+    (project / "pyproject.toml").write_text(text)
+    store = tmp_path / "store"
+    env = step_env(tmp_path / "step", tmp_path / "ws")
+    result = ci_build("demo", "--upload-to", f"file://{store}", cwd=project, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = read_outputs(Path(env["GITHUB_OUTPUT"]))
+    artifact = Path(out["artifact"])
+    assert artifact.name == f"{NAME}.tar.gz"
+    assert artifact.read_bytes()[:2] == b"\x1f\x8b"  # gzip's magic number
+    assert out["artifact-name"] == NAME
+    assert (store / "demo" / "0.1.0" / f"{NAME}.tar.gz").read_bytes() == artifact.read_bytes()
     pulled = deploy("pull", "--from", f"file://{store}", "--root", tmp_path / "root")
     assert pulled.returncode == 0, pulled.stderr
     assert (tmp_path / "root" / "current" / "bin" / "demo").is_file()
@@ -226,8 +251,8 @@ def test_upload_to_an_https_store(
     result = ci_build("--upload-to", url, cwd=workspace / "demo", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     out = read_outputs(Path(env["GITHUB_OUTPUT"]))
-    assert out["url"] == f"{url}/demo/0.1.0/{NAME}.tar.gz"
-    obj = served / "releases" / "demo" / "0.1.0" / f"{NAME}.tar.gz"
+    assert out["url"] == f"{url}/demo/0.1.0/{NAME}.tar.xz"
+    obj = served / "releases" / "demo" / "0.1.0" / f"{NAME}.tar.xz"
     assert obj.read_bytes() == Path(out["artifact"]).read_bytes()
     assert (served / "releases" / "demo" / "index.json").is_file()
 
@@ -243,10 +268,10 @@ def test_a_refused_upload_is_an_error_and_keeps_the_artifact(
     assert result.returncode == 1
     assert "RELEASE_DEPLOY_TOKEN" in result.stderr  # release-deploy's own message
     [found] = annotations(result.stdout)
-    assert f"release-deploy push of {NAME}.tar.gz to {url} failed" in found["message"]
+    assert f"release-deploy push of {NAME}.tar.xz to {url} failed" in found["message"]
     assert read_outputs(Path(env["GITHUB_OUTPUT"])) == {}
     assert Path(first_build["outputs"]["artifact"]).is_file()
-    assert not list(served.rglob("*.tar.gz"))
+    assert not list(served.rglob("*.tar.xz"))
     shutil.rmtree(served, ignore_errors=True)
 
 
@@ -265,7 +290,7 @@ def test_a_release_built_elsewhere_is_published_as_is(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = read_outputs(Path(env["GITHUB_OUTPUT"]))
-    assert Path(out["artifact"]) == tmp_path / "dist" / f"{NAME}.tar.gz"
+    assert Path(out["artifact"]) == tmp_path / "dist" / f"{NAME}.tar.xz"
     assert out["sha256"] == first_build["outputs"]["sha256"]
 
     # A tarball is taken as it is, under the artifact's name.

@@ -44,7 +44,7 @@ def test_nix_true_builds_the_flakes_release(tmp_path: Path) -> None:
 
     out = read_outputs(Path(env["GITHUB_OUTPUT"]))
     artifact = Path(out["artifact"])
-    assert artifact == clone / "_build" / "prod" / f"{NAME}.tar.gz"
+    assert artifact == clone / "_build" / "prod" / f"{NAME}.tar.xz"
     assert out["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()
     assert (out["name"], out["version"], out["target"]) == ("demo", "0.1.0", TRIPLE)
     with tarfile.open(artifact) as tar:

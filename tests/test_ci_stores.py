@@ -79,7 +79,7 @@ def test_upload_to_s3_then_pull(
     assert "is up to date" in result.stdout  # the module's one build, not a second
     out = read_outputs(Path(env["GITHUB_OUTPUT"]))
     assert out["sha256"] == built["sha256"]
-    assert out["url"] == f"{store}/demo/0.1.0/{NAME}.tar.gz"
+    assert out["url"] == f"{store}/demo/0.1.0/{NAME}.tar.xz"
     assert f"| Uploaded to | {store} |" in Path(env["GITHUB_STEP_SUMMARY"]).read_text()
 
     s3 = boto3.client(
@@ -111,14 +111,14 @@ def test_upload_to_github_release_then_pull(
         assert out["sha256"] == built["sha256"]
         # The tarball's download address, as GitHub serves release assets.
         assert out["url"] == (
-            f"https://github.com/{REPO}/releases/download/demo-0.1.0/{NAME}.tar.gz"
+            f"https://github.com/{REPO}/releases/download/demo-0.1.0/{NAME}.tar.xz"
         )
         summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
         assert f"| Uploaded to | github://{REPO} |" in summary
 
         release = gh.release("demo-0.1.0")
         assert release is not None
-        [asset] = [a for a in release["assets"] if a["name"] == f"{NAME}.tar.gz"]
+        [asset] = [a for a in release["assets"] if a["name"] == f"{NAME}.tar.xz"]
         blob = gh.state.blobs[asset["id"]]
         assert hashlib.sha256(blob).hexdigest() == built["sha256"]
 

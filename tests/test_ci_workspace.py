@@ -47,7 +47,7 @@ def _lib(artifact: Path) -> set[str]:
 
 def _check(outputs: dict[str, str], where: Path, name: str, version: str) -> Path:
     artifact = Path(outputs["artifact"])
-    assert artifact == where / "_build" / "prod" / f"{name}-{version}-{TRIPLE}.tar.gz"
+    assert artifact == where / "_build" / "prod" / f"{name}-{version}-{TRIPLE}.tar.xz"
     assert outputs["name"] == name and outputs["version"] == version
     assert outputs["artifact-name"] == f"{name}-{version}-{TRIPLE}"
     assert outputs["sha256"] == hashlib.sha256(artifact.read_bytes()).hexdigest()

@@ -1,4 +1,4 @@
-"""The artifact CI publishes: ``NAME-VSN-TRIPLE.tar.gz`` and its ``.sha256``.
+"""The artifact CI publishes: ``NAME-VSN-TRIPLE.tar.xz`` (or ``.tar.gz``) and its ``.sha256``.
 
 The name is the one ``release-deploy push`` gives the tarball in a store
 (:func:`pyrelease.deploy.index.artifact_name`), so a file downloaded from a
@@ -6,8 +6,11 @@ GitHub artifact and one pulled from a store are named alike, and the matrix
 jobs of several runners write artifacts side by side without clashing::
 
     OUT/
-      demo-1.2.3-x86_64-unknown-linux-gnu.tar.gz
-      demo-1.2.3-x86_64-unknown-linux-gnu.tar.gz.sha256   "DIGEST  NAME" (sha256sum -c)
+      demo-1.2.3-x86_64-unknown-linux-gnu.tar.xz
+      demo-1.2.3-x86_64-unknown-linux-gnu.tar.xz.sha256   "DIGEST  NAME" (sha256sum -c)
+
+The suffix says how the tarball is compressed: the release's ``tar_format``
+(``xz`` unless the release sets ``gz``), or that of the tarball taken as it is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyrelease.config import TAR_FORMATS
 from pyrelease.deploy.artifact import sha256_file, sha256_line
 from pyrelease.deploy.index import artifact_name
 from pyrelease.errors import BuildError
@@ -39,14 +43,35 @@ class Artifact:
         return self.path.with_name(self.path.name + ".sha256")
 
     @property
+    def suffix(self) -> str:
+        """``.tar.xz`` or ``.tar.gz``."""
+        return tarball_suffix(self.path)
+
+    @property
+    def stem(self) -> str:
+        """The file name without its suffix: ``NAME-VSN-TRIPLE``."""
+        return self.path.name.removesuffix(self.suffix)
+
+    @property
     def store_object(self) -> str:
-        """Its object name in a ``release-deploy`` store: ``NAME/VSN/NAME-VSN-TRIPLE.tar.gz``."""
-        return artifact_name(self.name, self.version, self.triple)
+        """Its object name in a ``release-deploy`` store: ``NAME/VSN/NAME-VSN-TRIPLE.tar.xz``."""
+        return artifact_name(self.name, self.version, self.triple, self.suffix)
 
 
-def file_name(name: str, version: str, triple: str) -> str:
-    """``NAME-VSN-TRIPLE.tar.gz``."""
-    return artifact_name(name, version, triple).rsplit("/", 1)[-1]
+def tarball_suffix(path: Path) -> str:
+    """The tarball suffix ``path`` ends with (``.tar.xz`` or ``.tar.gz``)."""
+    for suffix in TAR_FORMATS.values():
+        if path.name.endswith(suffix):
+            return suffix
+    raise BuildError(
+        f"{path.name} is neither a .tar.xz nor a .tar.gz",
+        tip="pass the tarball a release's tar step made, or the release directory",
+    )
+
+
+def file_name(name: str, version: str, triple: str, fmt: str = "xz") -> str:
+    """``NAME-VSN-TRIPLE.tar.xz`` (``fmt="gz"``: ``.tar.gz``)."""
+    return artifact_name(name, version, triple, TAR_FORMATS[fmt]).rsplit("/", 1)[-1]
 
 
 def read_build_info(release_dir: Path, version: str | None = None) -> dict:
@@ -64,20 +89,25 @@ def read_build_info(release_dir: Path, version: str | None = None) -> dict:
     return json.loads(found[0].read_text(encoding="utf-8"))
 
 
-def publish(source: Path | None, release_dir: Path, info: dict, out_dir: Path) -> Artifact:
-    """Write ``OUT/NAME-VSN-TRIPLE.tar.gz`` and its ``.sha256``; return the :class:`Artifact`.
+def publish(
+    source: Path | None, release_dir: Path, info: dict, out_dir: Path, fmt: str = "xz"
+) -> Artifact:
+    """Write ``OUT/NAME-VSN-TRIPLE.tar.xz`` (or ``.tar.gz``) and its ``.sha256``.
 
-    ``source`` is the tarball the release's ``tar`` step made (linked or copied);
-    without one the release directory is packed here, as the ``tar`` step would.
-    Both files are written aside and renamed into place.
+    ``source`` is the tarball the release's ``tar`` step made (linked or copied,
+    keeping its compression and suffix); without one the release directory is
+    packed here in ``fmt``, as the ``tar`` step would. Both files are written
+    aside and renamed into place. Returns the :class:`Artifact`.
     """
     from pyrelease.assemble.tarball import write_tarball
 
     name, version, triple = info["name"], info["version"], info["triple"]
     out_dir.mkdir(parents=True, exist_ok=True)
-    dest = out_dir / file_name(name, version, triple)
+    if source is not None:
+        fmt = next(f for f, sfx in TAR_FORMATS.items() if sfx == tarball_suffix(source))
+    dest = out_dir / file_name(name, version, triple, fmt)
     if source is None:
-        write_tarball(release_dir, dest)
+        write_tarball(release_dir, dest, fmt)
     elif source.resolve() != dest.resolve():
         partial = dest.with_name(dest.name + ".partial")
         partial.unlink(missing_ok=True)

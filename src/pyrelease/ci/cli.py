@@ -41,7 +41,7 @@ def ci() -> None:
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where to write NAME-VSN-TRIPLE.tar.gz and .sha256 (default _build/ENV).",
+    help="Where to write NAME-VSN-TRIPLE.tar.xz (or .tar.gz) and its .sha256 (default _build/ENV).",
 )
 @click.option(
     "--nix",
@@ -83,7 +83,7 @@ def build(
     quiet: bool,
     project: Path,
 ) -> None:
-    """Build release NAME, write NAME-VSN-TRIPLE.tar.gz and its .sha256, upload them.
+    """Build release NAME, write NAME-VSN-TRIPLE.tar.xz (or .tar.gz) and its .sha256, upload them.
 
     An empty NAME or --version is the same as none given, so a workflow can pass
     its inputs through unchanged.

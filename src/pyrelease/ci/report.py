@@ -31,7 +31,7 @@ class Result:
             "version": a.version,
             "target": a.triple,
             "name": a.name,
-            "artifact-name": a.path.name.removesuffix(".tar.gz"),
+            "artifact-name": a.stem,
             "url": self.url,
         }
 

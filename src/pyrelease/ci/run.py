@@ -6,8 +6,9 @@ was there before:
 1. check ``upload-to`` (a typo fails in a second, not after the build);
 2. build the release with ``pyrelease build`` (or ``nix build .#release-NAME``,
    or take one already built);
-3. write ``NAME-VSN-TRIPLE.tar.gz`` and its ``.sha256`` (packing the release
-   here when its steps have no ``tar``);
+3. write ``NAME-VSN-TRIPLE.tar.xz`` (or ``.tar.gz``, per the release's
+   ``tar_format``) and its ``.sha256`` (packing the release here when its
+   steps have no ``tar``);
 4. push it with ``release-deploy push`` when ``upload-to`` names a store.
 """
 
@@ -68,22 +69,24 @@ def ci_build(options: CiOptions, environ: Mapping[str, str], console: Console) -
     project = options.project.resolve()
     started = time.monotonic()
     with credentials_withheld():
+        fmt = "xz"
         if options.prebuilt is not None:
             source, release_dir, info = _take(options.prebuilt.resolve())
         elif options.nix:
             source, release_dir, info = _take(_nix_build(project, options, console))
         else:
-            source, release_dir, info = _build(project, options, console)
+            source, release_dir, info, fmt = _build(project, options, console)
     out_dir = options.out_dir or project / "_build" / options.env
-    console.step(f"writing {info['name']}-{info['version']}-{info['triple']}.tar.gz and .sha256")
-    artifact = publish(source, release_dir, info, out_dir.resolve())
+    stem = f"{info['name']}-{info['version']}-{info['triple']}"
+    console.step(f"writing {stem} tarball and its .sha256")
+    artifact = publish(source, release_dir, info, out_dir.resolve(), fmt)
     seconds = time.monotonic() - started
     if where.kind == "store":
         assert where.store is not None
         push(artifact, where.store, environ)
         return Result(artifact, seconds, where.store, object_url(where.store, artifact, environ))
     if where.kind == "artifact":
-        label = f"workflow artifact {artifact.path.name.removesuffix('.tar.gz')}"
+        label = f"workflow artifact {artifact.stem}"
         return Result(artifact, seconds, label, "")
     return Result(artifact, seconds, "not uploaded", "")
 
@@ -103,8 +106,10 @@ def credentials_withheld() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _build(project: Path, options: CiOptions, console: Console) -> tuple[Path | None, Path, dict]:
-    """``pyrelease build``; the tarball of its ``tar`` step if it has one."""
+def _build(
+    project: Path, options: CiOptions, console: Console
+) -> tuple[Path | None, Path, dict, str]:
+    """``pyrelease build``; the tarball of its ``tar`` step if it has one, and its format."""
     from pyrelease.build import build
     from pyrelease.release import BuildOptions
 
@@ -113,7 +118,7 @@ def _build(project: Path, options: CiOptions, console: Console) -> tuple[Path | 
     info = read_build_info(release.path)
     tarball = release.tarball_path
     source = tarball if "tar" in release.spec.steps and tarball.is_file() else None
-    return source, release.path, info
+    return source, release.path, info, release.spec.tar_format
 
 
 def _take(path: Path) -> tuple[Path | None, Path, dict]:
@@ -121,10 +126,10 @@ def _take(path: Path) -> tuple[Path | None, Path, dict]:
     if path.is_dir() and (path / "releases").is_dir():
         return None, path, read_build_info(path)
     if path.is_dir():
-        found = sorted(path.glob("*.tar.gz"))
+        found = sorted([*path.glob("*.tar.xz"), *path.glob("*.tar.gz")])
         if len(found) != 1:
             raise BuildError(
-                f"{path} holds neither a release (releases/) nor exactly one .tar.gz",
+                f"{path} holds neither a release (releases/) nor exactly one .tar.xz or .tar.gz",
                 tip="point at the release directory or its tarball",
             )
         path = found[0]
