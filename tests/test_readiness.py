@@ -167,3 +167,18 @@ def test_the_child_going_away_ends_the_wait_with_its_reason() -> None:
     check = readiness.parse(f"tcp://127.0.0.1:{free_port()}")
     with pytest.raises(readiness.NotReady, match="exited with status 3"):
         readiness.wait(check, 30, lambda: "exited with status 3 before it was ready")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("http://127.0.0.1:8000/a b", "the path has a space or a control character"),
+        ("http://127.0.0.1:8000/x\r\nX-Injected: 1", "the path has a space or a control"),
+        ("http://bücher.example:8000/", "give the host as an address or an ASCII"),
+        ("tcp://127.0.0.1", "a tcp check needs a port"),
+        ("ftp://127.0.0.1:21/", "is not a readiness check"),
+    ],
+)
+def test_a_bad_check_is_refused_with_one_sentence(spec: str, message: str) -> None:
+    with pytest.raises(readiness.NotReady, match=message):
+        readiness.parse(spec)

@@ -190,6 +190,15 @@ def parse(spec: str, tmp: str = "") -> Check:
         if host and port.isdigit() and 0 < int(port) < 65536:
             if scheme == "tcp":
                 return TcpCheck(spec, host, int(port))
+            if not host.isascii():
+                raise NotReady(
+                    f"ready = {spec!r}: give the host as an address or an ASCII (punycode) name"
+                )
+            if any(c <= " " or c == "\x7f" for c in path):
+                raise NotReady(
+                    f"ready = {spec!r}: the path has a space or a control character; "
+                    "percent-encode it (%20)"
+                )
             return HttpCheck(spec, scheme == "https", host, int(port), "/" + path)
     raise NotReady(
         f'ready = {spec!r} is not a readiness check; use "started", "notify", '
