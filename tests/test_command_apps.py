@@ -49,9 +49,12 @@ if __name__ == "__main__":
 """
 
 
-def build(base: Path, name: str, tool: str) -> Path:
+def build(base: Path, name: str, tool: str, files: dict[str, str] | None = None) -> Path:
     project = make_dist(base, name, name, "", "[]", tool)
     (project / "src" / name / "worker.py").write_text(WORKER)
+    for rel, text in (files or {}).items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text(text)
     (project / "pylock.toml").write_text(
         f'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "{name}"\n'
         'directory = { path = "." }\n'
@@ -231,6 +234,82 @@ def group_members(pgid: int) -> list[int]:
             if int(fields[2]) == pgid:
                 found.append(int(entry.name))
     return found
+
+
+def node_children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_runtime_config_that_changes_the_command_s_variable_is_obeyed(tmp_path: Path) -> None:
+    # ${VAR} is expanded after the runtime configuration, which may set the variable.
+    tool = '[tool.pyrelease]\ncommand = ["-m", "rtq.worker", "--queue", "${QUEUE:-default}"]\n'
+    runtime = 'import os\nos.environ["QUEUE"] = "from-runtime-config"\n'
+    script = build(tmp_path, "rtq", tool, {"config/runtime.py": runtime})
+    data = tmp_path / "data"
+    with node(script, {"RELEASE_DATA": str(data), "QUEUE": "from-caller"}) as n:
+        n.wait_for("worker running", timeout=60)
+        info = wait_file(data / "worker.json")
+        assert info["argv"][1:] == ["--queue", "from-runtime-config"]
+        deadline = time.monotonic() + 30
+        while len(node_children(n.proc.pid)) != 2:  # the worker and its watchdog, no other
+            assert time.monotonic() < deadline, node_children(n.proc.pid)
+            time.sleep(0.05)
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(info["pid"])
+
+
+def test_a_second_node_refused_at_boot_runs_nothing_of_its_command(
+    worker: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data)}
+    with node(worker, env) as n:
+        n.wait_for("worker running", timeout=60)
+        first = wait_file(data / "worker.json")["pid"]
+        (data / "worker.json").unlink()
+        second = run(worker, "start", env=env, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr.startswith("ERROR: node wrk is already running or starting")
+        assert "worker running" not in second.stdout and "Traceback" not in second.stderr
+        assert not (data / "worker.json").exists()  # its command never ran
+        assert node_children(n.proc.pid) and alive(first)
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(first)
+
+
+def test_a_boot_failing_at_the_control_channel_leaves_no_command(
+    worker: Path, tmp_path: Path
+) -> None:
+    # The control channel cannot open (its cookie is unreadable): one line, nothing left.
+    data = tmp_path / "data"
+    cookie = worker.parents[1] / "releases" / "COOKIE"
+    saved = cookie.read_bytes() if cookie.is_file() else None
+    cookie.unlink(missing_ok=True)
+    cookie.mkdir()
+    try:
+        result = run(worker, "start", env={"RELEASE_DATA": str(data)}, timeout=60)
+    finally:
+        cookie.rmdir()
+        if saved is not None:
+            cookie.write_bytes(saved)
+            cookie.chmod(0o400)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("ERROR: cannot read the cookie file"), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    started = data / "worker.json"
+    if started.exists():  # it may have run before the node gave up: not left running
+        wait_gone(json.loads(started.read_text())["pid"])
 
 
 def test_a_permanent_command_ending_ends_the_node_with_its_status(

@@ -24,7 +24,9 @@ TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are stri
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-POLL = 0.05  # seconds between attempts: a fraction of any server's start-up
+POLL = 0.05  # the longest pause between attempts: a fraction of any server's start-up
+FIRST_POLL = 0.005  # the first pause; doubled after each failed attempt up to POLL
+STATUS_LINE_MAX = 4096  # bytes read from an answer to find its status line
 
 
 class NotReady(Exception):
@@ -49,6 +51,16 @@ class Check:
         """Release what the check holds (the notify socket)."""
 
 
+def connect(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to ``host:port``, without the ``idna`` codec for an ASCII host.
+
+    ``socket.create_connection`` encodes a ``str`` host with ``idna``, which
+    imports ``stringprep`` and ``unicodedata`` into the node; bytes need no codec.
+    """
+    name: str | bytes = host.encode("ascii") if host.isascii() else host
+    return socket.create_connection((name, port), timeout=timeout)  # type: ignore[arg-type]
+
+
 class TcpCheck(Check):
     def __init__(self, spec: str, host: str, port: int) -> None:
         super().__init__(spec)
@@ -56,7 +68,7 @@ class TcpCheck(Check):
 
     def poll(self, remaining: float) -> bool:
         try:
-            with socket.create_connection((self.host, self.port), timeout=min(1.0, remaining)):
+            with connect(self.host, self.port, min(1.0, remaining)):
                 return True
         except OSError as exc:
             self.last_error = exc.strerror or str(exc)
@@ -64,27 +76,63 @@ class TcpCheck(Check):
 
 
 class HttpCheck(Check):
+    """``GET PATH`` with one small request; the status line of the answer decides.
+
+    Written on a socket rather than with ``http.client``, which imports the
+    ``email`` package and ``ssl`` (tens of milliseconds of CPU in the node while
+    the child starts); ``ssl`` is imported only for an ``https://`` check.
+    """
+
     def __init__(self, spec: str, https: bool, host: str, port: int, path: str) -> None:
         super().__init__(spec)
         self.https, self.host, self.port, self.path = https, host, port, path or "/"
+        hostname = f"[{host}]" if ":" in host else host
+        default = 443 if https else 80
+        authority = hostname if port == default else f"{hostname}:{port}"
+        self.request = (
+            f"GET {self.path} HTTP/1.1\r\nHost: {authority}\r\n"
+            "User-Agent: pyrelease-readiness\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        ).encode("latin-1")
 
     def poll(self, remaining: float) -> bool:
-        import http.client  # only for an http check
-
-        cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        conn = cls(self.host, self.port, timeout=min(2.0, max(remaining, 0.1)))
+        timeout = min(2.0, max(remaining, 0.1))
         try:
-            conn.request("GET", self.path, headers={"User-Agent": "pyrelease-readiness"})
-            status = conn.getresponse().status
-        except (OSError, http.client.HTTPException) as exc:
-            self.last_error = str(exc) or type(exc).__name__
+            status = self._status(timeout)
+        except OSError as exc:
+            self.last_error = exc.strerror or str(exc) or type(exc).__name__
             return False
-        finally:
-            conn.close()
+        except ValueError as exc:
+            self.last_error = str(exc)
+            return False
         if status >= 400:
             self.last_error = f"it answered {status}"
             return False
         return True
+
+    def _status(self, timeout: float) -> int:
+        """The status code of the answer to one GET (at most ``STATUS_LINE_MAX`` bytes read)."""
+        sock = connect(self.host, self.port, timeout)
+        try:
+            if self.https:
+                import ssl  # only for an https check
+
+                # Verified as http.client would: the system's CAs, the host's name.
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+            sock.sendall(self.request)
+            head = b""
+            while b"\n" not in head and len(head) < STATUS_LINE_MAX:
+                chunk = sock.recv(STATUS_LINE_MAX - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        finally:
+            sock.close()
+        line = head.split(b"\n", 1)[0].rstrip(b"\r")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+            shown = line[:60].decode("latin-1") if line else "nothing"
+            raise ValueError(f"it did not answer HTTP (got {shown!r})")
+        return int(parts[1])
 
 
 class NotifyCheck(Check):
@@ -142,6 +190,15 @@ def parse(spec: str, tmp: str = "") -> Check:
         if host and port.isdigit() and 0 < int(port) < 65536:
             if scheme == "tcp":
                 return TcpCheck(spec, host, int(port))
+            if not host.isascii():
+                raise NotReady(
+                    f"ready = {spec!r}: give the host as an address or an ASCII (punycode) name"
+                )
+            if any(c <= " " or c == "\x7f" for c in path):
+                raise NotReady(
+                    f"ready = {spec!r}: the path has a space or a control character; "
+                    "percent-encode it (%20)"
+                )
             return HttpCheck(spec, scheme == "https", host, int(port), "/" + path)
     raise NotReady(
         f'ready = {spec!r} is not a readiness check; use "started", "notify", '
@@ -153,6 +210,7 @@ def wait(check: Check, timeout: float, gone: Callable[[], str | None]) -> None:
     """Poll ``check`` until it passes; raise :class:`NotReady` when ``gone()`` says why the
     child cannot become ready, or after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
+    pause = FIRST_POLL  # short at first: many servers answer within a few tens of ms
     while True:
         why = gone()
         if why is not None:
@@ -165,5 +223,6 @@ def wait(check: Check, timeout: float, gone: Callable[[], str | None]) -> None:
                 f"not ready after {timeout:g}s: the check {check.spec} did not pass "
                 f"({check.last_error}); raise ready_timeout if it needs longer"
             )
-        if not isinstance(check, NotifyCheck):
-            time.sleep(POLL)
+        if not isinstance(check, NotifyCheck):  # a notify check waits in its poll
+            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
+            pause = min(pause * 2, POLL)

@@ -1,0 +1,184 @@
+"""Readiness checks of command applications against real sockets and HTTP servers on
+127.0.0.1 (and ::1 where the machine has it): what passes, what does not, and what the
+message says when it does not."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pyrelease.node import readiness
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    status = 200
+    seen: list[tuple[str, str | None]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Host")))
+        body = b"x" * 10000  # more than one read of the status line
+        self.send_response(self.server.status)  # type: ignore[attr-defined]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[http.server.ThreadingHTTPServer]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.status = 200  # type: ignore[attr-defined]
+    Handler.seen = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def never_gone() -> None:
+    return None
+
+
+def test_http_check_passes_on_a_success_and_sends_path_and_host(server) -> None:
+    port = server.server_address[1]
+    check = readiness.parse(f"http://127.0.0.1:{port}/health?full=1")
+    readiness.wait(check, 10, never_gone)
+    assert Handler.seen[-1] == ("/health?full=1", f"127.0.0.1:{port}")
+
+
+def test_http_check_does_not_pass_on_an_error_status_and_says_which(server) -> None:
+    server.status = 503
+    check = readiness.parse(f"http://127.0.0.1:{server.server_address[1]}/")
+    with pytest.raises(readiness.NotReady, match=r"not ready after 0\.3s: .*it answered 503"):
+        readiness.wait(check, 0.3, never_gone)
+    assert len(Handler.seen) >= 2  # polled again, not given up after one answer
+
+
+def test_http_check_passes_once_the_server_comes_up_late() -> None:
+    port = free_port()
+    httpd: list[http.server.ThreadingHTTPServer] = []
+
+    def late() -> None:
+        time.sleep(0.3)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        srv.status = 200  # type: ignore[attr-defined]
+        httpd.append(srv)
+        srv.serve_forever()
+
+    thread = threading.Thread(target=late, daemon=True)
+    thread.start()
+    try:
+        readiness.wait(readiness.parse(f"http://127.0.0.1:{port}/"), 30, never_gone)
+    finally:
+        while not httpd:
+            time.sleep(0.01)
+        httpd[0].shutdown()
+        httpd[0].server_close()
+        thread.join()
+
+
+def test_http_check_refuses_a_server_that_does_not_speak_http() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def answer() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(1024)
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        check = readiness.parse(f"http://127.0.0.1:{port}/")
+        with pytest.raises(readiness.NotReady, match=r"did not answer HTTP .*SSH-2\.0"):
+            readiness.wait(check, 0.3, never_gone)
+        listener.shutdown(socket.SHUT_RDWR)
+    thread.join(5)
+
+
+def test_http_check_against_a_silent_server_is_bounded_by_the_timeout() -> None:
+    with socket.socket() as listener:  # accepts (the kernel's backlog) and never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        check = readiness.parse(f"http://127.0.0.1:{port}/")
+        began = time.monotonic()
+        with pytest.raises(readiness.NotReady, match="timed out"):
+            readiness.wait(check, 0.5, never_gone)
+        assert time.monotonic() - began < 30  # a deadline, not a measurement
+
+
+def test_tcp_and_http_checks_say_when_nothing_listens() -> None:
+    port = free_port()
+    for spec in (f"tcp://127.0.0.1:{port}", f"http://localhost:{port}/"):
+        with pytest.raises(readiness.NotReady, match=r"did not pass \(Connection refused\)"):
+            readiness.wait(readiness.parse(spec), 0.2, never_gone)
+
+
+def test_checks_work_on_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+
+    class V6(http.server.ThreadingHTTPServer):
+        address_family = socket.AF_INET6
+
+    try:
+        httpd = V6(("::1", 0), Handler)
+    except OSError:
+        pytest.skip("::1 is not configured on this machine")
+    httpd.status = 200  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = httpd.server_address[1]
+        readiness.wait(readiness.parse(f"tcp://[::1]:{port}"), 10, never_gone)
+        readiness.wait(readiness.parse(f"http://[::1]:{port}/"), 10, never_gone)
+        assert Handler.seen[-1] == ("/", f"[::1]:{port}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_the_child_going_away_ends_the_wait_with_its_reason() -> None:
+    check = readiness.parse(f"tcp://127.0.0.1:{free_port()}")
+    with pytest.raises(readiness.NotReady, match="exited with status 3"):
+        readiness.wait(check, 30, lambda: "exited with status 3 before it was ready")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("http://127.0.0.1:8000/a b", "the path has a space or a control character"),
+        ("http://127.0.0.1:8000/x\r\nX-Injected: 1", "the path has a space or a control"),
+        ("http://bücher.example:8000/", "give the host as an address or an ASCII"),
+        ("tcp://127.0.0.1", "a tcp check needs a port"),
+        ("ftp://127.0.0.1:21/", "is not a readiness check"),
+    ],
+)
+def test_a_bad_check_is_refused_with_one_sentence(spec: str, message: str) -> None:
+    with pytest.raises(readiness.NotReady, match=message):
+        readiness.parse(spec)
