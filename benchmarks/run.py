@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Benchmark pyrelease against a plain venv, pex, shiv and PyInstaller, in one run.
+"""Benchmark pyrelease against the model (`mix release`), a plain venv, pex, shiv and
+PyInstaller, in one run.
 
     python benchmarks/run.py [--quick] [--repeat N] [--build-repeat N] [--only pyrelease,venv,...]
 
-Builds examples/demo with every tool (cold, warm, after editing one file),
-measures each result (size, start → first HTTP 200, request latency, stop,
-memory; pyrelease's management commands), lower bounds on the same machine,
-and a synthetic app with 1, 20 and 100 distributions; then prints Markdown
-tables with the targets marked PASS or MISS and writes the JSON to
-benchmarks/results/. See benchmarks/README.md.
+Builds examples/demo with every tool, and the same service in Elixir with
+`mix release` (cold, warm, after editing one file; pyrelease also with
+`--force` and as a fresh clone with warm caches), measures each result (size,
+tarballs, start → first HTTP 200, request latency, stop, memory; the management
+commands of pyrelease and of the model), the release with the standard library
+pruned and not, uvicorn and gunicorn as command applications against a venv,
+lower bounds on the same machine, and a synthetic app with 1, 20 and 100
+distributions; then prints Markdown tables with the targets marked PASS or MISS
+beside the model's figures, and writes the JSON to benchmarks/results/. See
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -24,12 +29,19 @@ import threading
 import time
 from pathlib import Path
 
+import artifacts
 import measure
+import mixrelease
 import report
 import scaling
+import services
 import tools
 from measure import clean_env, free_port, http_get, run_timed, running, summarize, tree_stats
-from tools import ALL_KEYS, FOREIGN, PYRELEASE_VARIANTS, REPO, Pyrelease, Setup, Tool
+from tools import FOREIGN, PYRELEASE_VARIANTS, REPO, Pyrelease, Setup, Tool
+
+#: What --only chooses from: the tools, the model and the command applications.
+ALL_KEYS = (*tools.ALL_KEYS, "model", "services")
+BUILD_KINDS = ("cold", "warm", "force", "edit", "clone")
 
 #: Requests per node: the first and the tenth after readiness are reported.
 REQUESTS = 10
@@ -57,17 +69,21 @@ class Bench:
 
     def builds(self, tool_list: list[Tool]) -> list[Tool]:
         """Cold, warm and edited builds, round-robin over the tools; the tools that worked."""
-        samples = {t.label: {"cold": [], "warm": [], "edit": []} for t in tool_list}
-        phases = {t.label: {} for t in tool_list}
+        samples = {t.label: {k: [] for k in t.build_kinds} for t in tool_list}
+        phases: dict[str, dict] = {t.label: {k: {} for k in BUILD_KINDS} for t in tool_list}
         observations: dict[str, list] = {t.label: [] for t in tool_list}
         ok = list(tool_list)
         n = self.args.build_repeat
-        for kind in ("cold", "warm", "edit"):
+        for kind in BUILD_KINDS:
             if kind == "warm":
-                for tool in ok:
-                    self.results["builds"][tool.label] = self._artifact_entry(tool)
-            for i in range(n):
                 for tool in list(ok):
+                    try:
+                        self.results["builds"][tool.label] = self._artifact_entry(tool)
+                    except Exception as exc:
+                        self._fail(tool, exc)
+                        ok.remove(tool)
+            for i in range(n):
+                for tool in [t for t in ok if kind in t.build_kinds]:
                     self.say(f"build {tool.label}: {kind} {i + 1}/{n}")
                     try:
                         ms = self._build_once(
@@ -82,7 +98,9 @@ class Bench:
             entry = self.results["builds"][tool.label]
             for kind, values in samples[tool.label].items():
                 entry[kind] = summarize(values)
-            entry["phases_warm"] = {k: summarize(v) for k, v in phases[tool.label].items()}
+            for kind, found in phases[tool.label].items():
+                if found:  # ms between pyrelease's `* step` lines, per build kind
+                    entry[f"phases_{kind}"] = {k: summarize(v) for k, v in found.items()}
             entry["edit_observation"] = observations[tool.label]
         return ok
 
@@ -108,27 +126,35 @@ class Bench:
     def _build_once(self, tool: Tool, kind: str, i: int, phases: dict, observations: list) -> float:
         if kind == "cold":
             base = self.setup.work / "builds" / slug(tool.label) / f"cold-{i}"
-            strip = tool.strip if isinstance(tool, Pyrelease) else None
-            project = tools.copy_demo(base / "demo", self.setup, strip)
+            project = tool.copy_project(base / "demo")
             previous = self.projects.get(tool.label)
             self.projects[tool.label] = (project, base / "cache")
             if previous is not None:  # keep only the newest cold build: it is the warm one
                 shutil.rmtree(previous[0].parent, ignore_errors=True)
         project, cache = self.projects[tool.label]
+        if kind == "clone":  # a fresh copy of the project, built with the warm caches
+            clone = self.setup.work / "builds" / slug(tool.label) / f"clone-{i}"
+            if isinstance(tool, Pyrelease):
+                tool.probe_log = None
+            try:
+                build = tool.build(tool.copy_project(clone / "demo"), cache, kind)
+            finally:
+                shutil.rmtree(clone, ignore_errors=True)
+            if isinstance(tool, Pyrelease):
+                record_phases(phases[kind], build)
+            return build.ms
         if kind == "edit":
-            tools.edit_source(project, i)
+            tool.edit(project, i)
         before = None
         if isinstance(tool, Pyrelease):
             tool.probe_log = project.parent / f"probe-{kind}-{i}.jsonl"
             if kind == "edit":
                 before = measure.snapshot(tool.artifact(project) / "lib")
-        build = tool.build(project, cache, fresh=kind == "cold")
+        build = tool.build(project, cache, kind)
         if isinstance(tool, Pyrelease):
             if probe_dirs(tool.probe_log) is not None:
                 self.probe_seen.add(tool.label)
-            if kind == "warm":
-                for name, ms in pyrelease_phases(build.steps[0]).items():
-                    phases.setdefault(name, []).append(ms)
+            record_phases(phases[kind], build)
             if before is not None:
                 observations.append(self._observe_edit(tool, project, before))
         return build.ms
@@ -162,8 +188,34 @@ class Bench:
         stats.update(tgz_bytes=tgz.stat().st_size, tgz_ms=round(out.ms, 1))
         tgz.unlink()
         if isinstance(tool, Pyrelease):
-            stats.update(release_artifact_stats(artifact, project.parent))
-        return {"tool": tool.key, "bundles_python": tool.bundles_python, "artifact": stats}
+            stats.update(artifacts.release_artifact_stats(artifact, project.parent))
+        elif isinstance(tool, mixrelease.Model):
+            self.say(f"build {tool.label}: the tar step")
+            stats.update(tool.tarball(project, self.projects[tool.label][1]))
+        return {
+            "tool": tool.key,
+            "bundles_python": tool.bundles_python,
+            "inside": tool.inside,
+            "artifact": stats,
+        }
+
+    def prune_off(self, tool_list: list[Tool]) -> None:
+        """The main release built again with ``prune_stdlib = false`` (caches warm)."""
+        main = next((t for t in tool_list if t.label == report.MAIN_BUILD), None)
+        if main is None:
+            return
+        self.say(f"build {main.label} with prune_stdlib = false")
+        _, cache = self.projects[main.label]
+        self.results["prune_off"] = artifacts.prune_off(main, self.setup, cache)
+
+    def services(self) -> None:
+        """uvicorn and gunicorn as command applications against the same commands in a venv."""
+        work = self.setup.work / "services"
+        work.mkdir()
+        python = str(self.setup.pyrelease_python)
+        self.results["services"] = services.measure_services(
+            work, python, self.args.repeat, self.say
+        )
 
     # --- running ------------------------------------------------------------
 
@@ -181,22 +233,24 @@ class Bench:
         samples: dict[str, dict[str, list[float]]] = {label: {} for label, _, _ in rows}
         for label, tool, env in rows:
             self.say(f"run {label}: warm-up")
-            self._cycle(label, tool, env, {}, commands=False)
+            # The warm-up runs the commands too: a first command after a build would pay for
+            # reading its code from disk, which the later rounds no longer do.
+            self._cycle(label, tool, env, {}, commands=tool.has_commands)
         for i in range(self.args.repeat):
             for label, tool, env in rows:
                 self.say(f"run {label}: {i + 1}/{self.args.repeat}")
-                self._cycle(label, tool, env, samples[label], commands=isinstance(tool, Pyrelease))
+                self._cycle(label, tool, env, samples[label], commands=tool.has_commands)
         for label, tool, _ in rows:
             s = samples[label]
             self.results["runtime"][label] = {
                 "tool": tool.key,
-                "stop_method": "bin/demo stop" if isinstance(tool, Pyrelease) else "SIGTERM",
+                "stop_method": "bin/demo stop" if tool.has_commands else "SIGTERM",
                 **{k: summarize(s.get(k, [])) for k in (
                     "start_to_200", "start_to_first_page", "first_request", "tenth_request",
                     "stop_to_gone",
                     "rss_kb", "hwm_kb", "reported_boot")},
             }  # fmt: skip
-            if isinstance(tool, Pyrelease):
+            if tool.has_commands:
                 names = ("version", "pid", "eval", "rpc", "stop_command")
                 self.results["commands"][label] = {
                     **{k: summarize(s.get(k, [])) for k in names},
@@ -229,11 +283,11 @@ class Bench:
             rss, hwm = node.memory_kb()
             add(s, "rss_kb", rss)
             add(s, "hwm_kb", hwm)
-            if isinstance(tool, Pyrelease):
+            if tool.has_commands:
                 script = str(tool.artifact(project) / "bin" / "demo")
-                cmd_env = clean_env(extra)
+                cmd_env = clean_env({**extra, **tool.runtime_env(run_root)})
                 if commands:
-                    self._commands(script, cmd_env, node.pid, s)
+                    self._commands(script, cmd_env, node.pid, s, isinstance(tool, Pyrelease))
                 add(s, "stop_to_gone", stop_with_command(node, script, cmd_env, s))
             else:
                 add(s, "stop_to_gone", node.terminate())
@@ -241,7 +295,7 @@ class Bench:
         if found:
             add(s, "reported_boot", float(found[-1]))
 
-    def _commands(self, script: str, env: dict, pid: int, s: dict) -> None:
+    def _commands(self, script: str, env: dict, pid: int, s: dict, importtime: bool) -> None:
         for _ in range(COMMAND_REPEAT):
             for name, args in (("version", ["version"]), ("pid", ["pid"]),
                                ("eval", ["eval", "1"]), ("rpc", ["rpc", "1"])):  # fmt: skip
@@ -253,6 +307,8 @@ class Bench:
             rss = measure.peak_rss_kb([script, *args], env)
             if rss is not None:
                 add(s, f"rss_{name}", rss)
+        if not importtime:
+            return
         # What each command imports, under -X importtime (vm.args for eval, which boots;
         # remote.vm.args for the client commands): the sum of the top-level imports.
         vm_args = self.setup.work / "importtime.vm.args"
@@ -324,8 +380,9 @@ class Bench:
             python = str(venv.artifact(self.projects[venv.label][0]) / "bin" / "python")
             checks["import the app in the venv"] = [
                 python,
-                "-c",
-                "import demo.app, demo.views, demo_extra",
+                "-c",  # demo.views is the lazily imported page, where the demo has one
+                "import demo.app, demo_extra, importlib.util as u;"
+                " u.find_spec('demo.views') and __import__('demo.views')",
             ]
         samples: dict[str, list[float]] = {name: [] for name in checks}
         for i in range(self.args.repeat):
@@ -340,26 +397,6 @@ class Bench:
             if name in checks:
                 rss[name] = measure.peak_rss_kb(checks[name])
         self.results["lower_bounds_rss_kb"] = rss
-
-
-def release_artifact_stats(release: Path, scratch: Path) -> dict:
-    """The release's own ``.tar.xz`` (pyrelease's deterministic writer), its runtime's size
-    and file count, and how many standard-library modules were pruned."""
-    from pyrelease.assemble.tarball import write_tarball
-
-    txz = scratch / "artifact.tar.xz"
-    t0 = time.perf_counter()
-    write_tarball(release, txz, "xz")
-    out = {"txz_bytes": txz.stat().st_size, "txz_ms": round((time.perf_counter() - t0) * 1e3)}
-    txz.unlink()
-    runtime = next(iter(sorted(release.glob("runtime-*"))), None)
-    if runtime is not None:
-        rt = tree_stats(runtime)
-        out.update(runtime_bytes=rt["bytes"], runtime_files=rt["files"])
-    listing = next(iter(sorted(release.glob("releases/*/stdlib-pruned.txt"))), None)
-    if listing is not None:
-        out["stdlib_pruned"] = len(listing.read_text().split())
-    return out
 
 
 def stop_with_command(node: measure.Node, script: str, env: dict, s: dict) -> float:
@@ -396,6 +433,11 @@ def categorize_imports(top: list[tuple[str, float]]) -> dict:
         "by_origin_ms": {"pyrelease.node": round(node, 1), "app, deps, stdlib": round(rest, 1)},
         "slowest_top_level": [[name, round(ms, 1)] for name, ms in slowest],
     }
+
+
+def record_phases(phases: dict, build: tools.Build) -> None:
+    for name, ms in pyrelease_phases(build.steps[0]).items():
+        phases.setdefault(name, []).append(ms)
 
 
 def add(samples: dict, key: str, value: float) -> None:
@@ -461,6 +503,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the interpreter pyrelease is installed in (default: .venv/bin/python)",
     )
     p.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
+    p.add_argument(
+        "--mix",
+        type=Path,
+        help="the model's mix command (default: mix on PATH; a full run as root installs "
+        "Debian's elixir and erlang when it is missing)",
+    )
     args = p.parse_args(argv)
     only = set(args.only.split(",")) if args.only else set(ALL_KEYS)
     unknown = only - set(ALL_KEYS)
@@ -471,6 +519,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.build_repeat = args.build_repeat or (1 if args.quick else 3)
     args.variants = ["strip"] if args.quick else list(PYRELEASE_VARIANTS)
     args.scaling = not (args.quick or args.no_scaling) and {"pyrelease", "venv"} <= only
+    # Installing Elixir takes minutes: only a full run does it, never --quick (the smoke test).
+    args.install_mix = not args.quick and args.mix is None
     return args
 
 
@@ -478,7 +528,9 @@ def make_setup(args: argparse.Namespace, work: Path) -> Setup:
     python = args.python.absolute()
     host = tools.base_python(python)
     foreign = sorted(args.only & set(FOREIGN))
-    wheelhouse = tools.ensure_wheelhouse(python, with_pex="pex" in args.only)
+    wheelhouse = tools.CACHE / "wheelhouse"
+    if args.only & {"pyrelease", "venv", *FOREIGN}:
+        wheelhouse = tools.ensure_wheelhouse(python, with_pex="pex" in args.only)
     runner_dir = work / "runner"
     runner_dir.mkdir(parents=True)
     shutil.copy2(tools.RUNNER, runner_dir / "demo_runner.py")
@@ -490,11 +542,11 @@ def make_setup(args: argparse.Namespace, work: Path) -> Setup:
             if not args.quick:
                 raise
             setup.notes.append(f"{', '.join(foreign)} skipped: could not be installed ({exc})")
-    if shutil.which("mix") is None:
-        setup.notes.append(
-            "the model (`mix release`) was not measured in this run: `mix` is not installed "
-            "(Debian's erlang and elixir); its figures come from the reference notes"
-        )
+    if "model" in args.only:
+        setup.mix, reason = mixrelease.find_mix(args.mix, args.install_mix, print)
+        if reason:
+            print(f"* {reason}", flush=True)
+            setup.notes.append(f"{reason}; the model's figures come from its reference notes")
     return setup
 
 
@@ -503,11 +555,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="pyrelease-bench-"))
     started = datetime.datetime.now(datetime.UTC)
     load_before = measure.loadavg()
+    epmd = None
     try:
         setup = make_setup(args, work)
         bench = Bench(setup, args)
         tool_list = tools.make_tools(setup, args.only, args.variants)
+        if setup.mix:
+            epmd, epmd_port = mixrelease.start_epmd(work)
+            tool_list.append(mixrelease.Model(setup, setup.mix, epmd_port))
         tool_list = bench.builds(tool_list)
+        bench.guarded("the release with prune_stdlib = false", bench.prune_off, tool_list)
         bench.guarded("running the demo", bench.runtime, tool_list)
         bench.guarded("profiling imports at boot", bench.boot_profiles, tool_list)
         bench.guarded("lower bounds", bench.lower_bounds, tool_list)
@@ -523,8 +580,12 @@ def main(argv: list[str] | None = None) -> int:
                 args.repeat,
                 warm / "pyrelease" if warm else None,
             )
+        if "services" in args.only:
+            bench.guarded("the command applications", bench.services)
         elapsed = time.monotonic() - bench.began
     finally:
+        if epmd is not None:
+            epmd.close()
         if args.keep:
             print(f"* work directory kept: {work}", flush=True)
         else:
