@@ -63,10 +63,15 @@ def find_mix(explicit: Path | None, install: bool, say) -> tuple[str | None, str
     if out.returncode != 0:  # an image without package lists: fetch them once, then retry
         run_timed(["apt-get", "update"], env=env, timeout=600)
         out = run_timed(argv, env=env, timeout=1200)
-    found = shutil.which("mix")
-    if out.returncode != 0 or not found:
+    if out.returncode != 0:
         tail = " ".join((out.stdout + out.stderr).strip().splitlines()[-2:])
         return None, f"the model (`mix release`) was skipped: installing it failed: {tail}"
+    found = shutil.which("mix")
+    if not found:
+        return None, (
+            f"the model (`mix release`) was skipped: {', '.join(DEBIAN_PACKAGES)} are "
+            "installed but `mix` is not on PATH"
+        )
     return found, ""
 
 

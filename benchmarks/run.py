@@ -543,7 +543,8 @@ def make_setup(args: argparse.Namespace, work: Path) -> Setup:
                 raise
             setup.notes.append(f"{', '.join(foreign)} skipped: could not be installed ({exc})")
     if "model" in args.only:
-        setup.mix, reason = mixrelease.find_mix(args.mix, args.install_mix, print)
+        say = lambda message: print(f"* {message}", flush=True)  # noqa: E731
+        setup.mix, reason = mixrelease.find_mix(args.mix, args.install_mix, say)
         if reason:
             print(f"* {reason}", flush=True)
             setup.notes.append(f"{reason}; the model's figures come from its reference notes")
