@@ -40,7 +40,12 @@ def markdown(r: dict) -> str:
         "",
         f"{m.get('nproc')} CPUs ({m.get('cpu', '?')}), {m.get('memory_gib', '?')} GiB, "
         f"Linux {m.get('kernel')}; {meta['versions'].get('host_python', '?')}; "
-        f"load average {meta['load_before']} before, {meta['load_after']} after. "
+        + (
+            f"the model: {meta['versions']['elixir']}, {meta['versions'].get('erlang', '?')}; "
+            if "elixir" in meta["versions"]
+            else ""
+        )
+        + f"load average {meta['load_before']} before, {meta['load_after']} after. "
         f"Runtime figures: {r['config']['repeat']} runs each; builds: "
         f"{r['config']['build_repeat']} each. Cells: median [min{DASH}max] {TIMES}ratio to venv.",
         "",
