@@ -302,13 +302,16 @@ class Pyrelease(Tool):
     bundles_python = True
     has_commands = True
     inside = "Python"
-    #: force: ``--force`` with every cache warm; clone: a fresh copy, the caches warm.
+    #: force: ``--force`` with every cache warm; clone: a fresh copy, the caches warm
+    #: (for the default configuration only: the targets are about it).
     build_kinds = ("cold", "warm", "force", "edit", "clone")
 
     def __init__(self, setup: Setup, variant: str, strip: str | None) -> None:
         super().__init__(setup)
         self.variant, self.strip = variant, strip
         self.label = f"pyrelease ({variant})"
+        if strip is not None:
+            self.build_kinds = ("cold", "warm", "edit")
         self.probe_log: Path | None = None
 
     def env(self, cache: Path) -> dict[str, str]:
