@@ -128,7 +128,9 @@ def first_200_ms(argv: list[str], env: dict[str, str], log: Path, cwd: Path, por
 
 def label(name: str) -> str:
     """``uvicorn … --workers 2``: how the tables name a command."""
-    return " ".join([COMMANDS[name][0], "…", *COMMANDS[name][-2:]])
+    command = COMMANDS[name]
+    workers = command.index("--workers")
+    return " ".join([command[0], "…", *command[workers : workers + 2]])
 
 
 def measure_services(work: Path, python: str, rounds: int, say=print) -> dict:

@@ -203,7 +203,9 @@ def _build_time_target(build: dict | None, kind: str, limit_s: float) -> dict:
     phases = (build or {}).get(f"phases_{kind}", {})
     if not ok and phases:
         top = sorted(phases.items(), key=lambda kv: -kv[1]["median"])[:3]
-        why = "largest phases: " + ", ".join(f"{_phase(n)} {_s(s['median'])}" for n, s in top)
+        why = "slowest stretches, from the `* step` line named to the next: " + ", ".join(
+            f"{_phase(n)} {_s(s['median'])}" for n, s in top
+        )
     return _target(what, f"{limit_s:.1f} s", _s(v), ok, why)
 
 
@@ -321,8 +323,8 @@ def _warm_target(build: dict | None, lower: dict) -> dict:
     why = ""
     if not ok:
         phases = sorted(build.get("phases_warm", {}).items(), key=lambda kv: -kv[1]["median"])
-        top = ", ".join(f"{name} {s['median'] / 1000:.2f} s" for name, s in phases[:3])
-        why = f"{v / cp:.1f}x cp -a; largest phases: {top}"
+        top = ", ".join(f"{_phase(name)} {_s(s['median'])}" for name, s in phases[:3])
+        why = f"{v / cp:.1f}x cp -a" + (f"; largest phases: {top}" if top else "")
     return _target(what, f"{1.5 * cp / 1000:.2f} s", f"{v / 1000:.2f} s", ok, why)
 
 
