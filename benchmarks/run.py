@@ -30,12 +30,14 @@ import time
 from pathlib import Path
 
 import artifacts
+import bounds
 import measure
 import mixrelease
 import report
 import scaling
 import services
 import tools
+from buildphases import probe_dirs, record_phases
 from measure import clean_env, free_port, http_get, run_timed, running, summarize, tree_stats
 from tools import FOREIGN, PYRELEASE_VARIANTS, REPO, Pyrelease, Setup, Tool
 
@@ -321,82 +323,16 @@ class Bench:
             add(s, f"modules_{name}", float(sum(1 for line in out.stderr.splitlines()
                                               if line.startswith("import time:")) - 1))  # fmt: skip
 
-    # --- where boot time goes -----------------------------------------------
+    # --- floors, and where boot time goes (bounds.py) -------------------------
 
     def boot_profiles(self, tool_list: list[Tool]) -> None:
-        """One start of the main release and of the venv under ``-X importtime``."""
-        by_label = {t.label: t for t in tool_list}
-        profiles = {}
-        for label, extra in ((report.MAIN_BUILD, {"RELEASE_MODE": "embedded"}), ("venv", {})):
-            tool = by_label.get(label)
-            if tool is None:
-                continue
-            vm_args = self.setup.work / "importtime.vm.args"
-            vm_args.write_text("-X importtime\n")
-            if isinstance(tool, Pyrelease):  # the node re-executes itself with vm.args flags
-                extra = {**extra, "RELEASE_VM_ARGS": str(vm_args)}
-            else:
-                extra = {**extra, "PYTHONPROFILEIMPORTTIME": "1"}
-            project, _ = self.projects[tool.label]
-            port = free_port()
-            log = self.setup.work / "logs" / f"importtime-{slug(label)}.log"
-            env = clean_env({"PORT": str(port), **extra})
-            with running(tool.start_argv(project), env, log) as node:
-                node.wait_ready(port)
-                node.terminate()
-            profiles[label] = categorize_imports(measure.importtime_top(log.read_text()))
-        self.results["boot_profile"] = profiles
-
-    # --- lower bounds -------------------------------------------------------
+        self.results["boot_profile"] = bounds.boot_profiles(self.setup, self.projects, tool_list)
 
     def lower_bounds(self, tool_list: list[Tool]) -> None:
-        by_label = {t.label: t for t in tool_list}
-        host = str(self.setup.host_python)
-        checks: dict[str, list[str]] = {
-            "python -I -c pass": [host, "-I", "-c", "pass"],
-            "python -I -S -c pass": [host, "-I", "-S", "-c", "pass"],
-            "/bin/sh -c :": ["/bin/sh", "-c", ":"],
-        }
-        main = by_label.get(report.MAIN_BUILD)
-        if main is not None:
-            project, _ = self.projects[main.label]
-            release = main.artifact(project)
-            runtime = next(iter(sorted(release.glob("runtime-*/bin/python3.[0-9]*"))), None)
-            if runtime is not None:
-                checks["release runtime -I -S -c pass"] = [str(runtime), "-I", "-S", "-c", "pass"]
-            copies = self.setup.work / "copies"
-            checks["cp -a build environment"] = [
-                "cp",
-                "-a",
-                str(project / "_build" / "prod" / "venv"),
-                str(copies),
-            ]
-            checks["cp -a release"] = ["cp", "-a", str(release), str(copies)]
-            checks["gzip of the release bytes"] = [
-                "sh", "-c", f'tar -C "{release}" -cf - . | gzip -6 > /dev/null'
-            ]  # fmt: skip
-        venv = by_label.get("venv")
-        if venv is not None:
-            python = str(venv.artifact(self.projects[venv.label][0]) / "bin" / "python")
-            checks["import the app in the venv"] = [
-                python,
-                "-c",  # demo.views is the lazily imported page, where the demo has one
-                "import demo.app, demo_extra, importlib.util as u;"
-                " u.find_spec('demo.views') and __import__('demo.views')",
-            ]
-        samples: dict[str, list[float]] = {name: [] for name in checks}
-        for i in range(self.args.repeat):
-            self.say(f"lower bounds {i + 1}/{self.args.repeat}")
-            for name, argv in checks.items():
-                shutil.rmtree(self.setup.work / "copies", ignore_errors=True)
-                samples[name].append(run_timed(argv, timeout=300).check(name).ms)
-        shutil.rmtree(self.setup.work / "copies", ignore_errors=True)
-        self.results["lower_bounds"] = {name: summarize(v) for name, v in samples.items()}
-        rss = {}
-        for name in ("python -I -S -c pass", "release runtime -I -S -c pass"):
-            if name in checks:
-                rss[name] = measure.peak_rss_kb(checks[name])
-        self.results["lower_bounds_rss_kb"] = rss
+        found = bounds.lower_bounds(
+            self.setup, self.projects, tool_list, self.args.repeat, self.say
+        )
+        self.results.update(found)
 
 
 def stop_with_command(node: measure.Node, script: str, env: dict, s: dict) -> float:
@@ -418,60 +354,12 @@ def stop_with_command(node: measure.Node, script: str, env: dict, s: dict) -> fl
     return gone
 
 
-def categorize_imports(top: list[tuple[str, float]]) -> dict:
-    """Import ms at boot: pyrelease's node (with what it imports) and everything else.
-
-    ``-X importtime`` does not list modules imported with ``importlib.import_module``
-    (the embedded preload), only what they import: so "everything else" is the
-    app, its dependencies and the stdlib they pull in, whoever imported it.
-    """
-    node = sum(ms for name, ms in top if name.split(".")[0] == "pyrelease")
-    rest = sum(ms for _, ms in top) - node
-    slowest = sorted(top, key=lambda item: -item[1])[:8]
-    return {
-        "total_ms": round(node + rest, 1),
-        "by_origin_ms": {"pyrelease.node": round(node, 1), "app, deps, stdlib": round(rest, 1)},
-        "slowest_top_level": [[name, round(ms, 1)] for name, ms in slowest],
-    }
-
-
-def record_phases(phases: dict, build: tools.Build) -> None:
-    for name, ms in pyrelease_phases(build.steps[0]).items():
-        phases.setdefault(name, []).append(ms)
-
-
 def add(samples: dict, key: str, value: float) -> None:
     samples.setdefault(key, []).append(value)
 
 
 def slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()
-
-
-def pyrelease_phases(result: measure.Result) -> dict[str, float]:
-    """Ms between pyrelease's ``* step`` lines (the last one runs to ``Release created``)."""
-    marks = [(t, line[2:]) for t, line in result.lines if line.startswith("* ")]
-    end = next((t for t, line in result.lines if line.startswith("Release created")), result.ms)
-    if not marks:
-        return {}
-    out = {"start-up (config, lock, pip check)": marks[0][0]}
-    marks[-1] = (marks[-1][0], f"{marks[-1][1]} (and the rest of the assembly)")
-    for (t, name), (t_next, _) in zip(marks, [*marks[1:], (end, "")], strict=True):
-        out[name] = out.get(name, 0.0) + t_next - t
-    out["exit"] = result.ms - end
-    return out
-
-
-def probe_dirs(log: Path | None) -> list[str] | None:
-    """The lib/ dirs the compile workers were given (None: the probe saw no worker)."""
-    if log is None or not log.is_file():
-        return None
-    import json
-
-    dirs: set[str] = set()
-    for line in log.read_text().splitlines():
-        dirs |= set(json.loads(line)["lib_dirs"])
-    return sorted(dirs)
 
 
 def git_info() -> dict:
