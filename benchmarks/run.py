@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Benchmark pyrelease against a plain venv, pex, shiv and PyInstaller, in one run.
+"""Benchmark pyrelease against the model (`mix release`), a plain venv, pex, shiv and
+PyInstaller, in one run.
 
     python benchmarks/run.py [--quick] [--repeat N] [--build-repeat N] [--only pyrelease,venv,...]
 
-Builds examples/demo with every tool (cold, warm, after editing one file),
-measures each result (size, start → first HTTP 200, request latency, stop,
-memory; pyrelease's management commands), lower bounds on the same machine,
-and a synthetic app with 1, 20 and 100 distributions; then prints Markdown
-tables with the targets marked PASS or MISS and writes the JSON to
-benchmarks/results/. See benchmarks/README.md.
+Builds examples/demo with every tool, and the same service in Elixir with
+`mix release` (cold, warm, after editing one file; pyrelease also with
+`--force` and as a fresh clone with warm caches), measures each result (size,
+tarballs, start → first HTTP 200, request latency, stop, memory; the management
+commands of pyrelease and of the model), the release with the standard library
+pruned and not, uvicorn and gunicorn as command applications against a venv,
+lower bounds on the same machine, and a synthetic app with 1, 20 and 100
+distributions; then prints Markdown tables with the targets marked PASS or MISS
+beside the model's figures, and writes the JSON to benchmarks/results/. See
+benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ import threading
 import time
 from pathlib import Path
 
+import artifacts
+import bounds
 import measure
+import mixrelease
 import report
 import scaling
+import services
 import tools
+from buildphases import probe_dirs, record_phases
 from measure import clean_env, free_port, http_get, run_timed, running, summarize, tree_stats
-from tools import ALL_KEYS, FOREIGN, PYRELEASE_VARIANTS, REPO, Pyrelease, Setup, Tool
+from tools import FOREIGN, PYRELEASE_VARIANTS, REPO, Pyrelease, Setup, Tool
+
+#: What --only chooses from: the tools, the model and the command applications.
+ALL_KEYS = (*tools.ALL_KEYS, "model", "services")
+BUILD_KINDS = ("cold", "warm", "force", "edit", "clone")
 
 #: Requests per node: the first and the tenth after readiness are reported.
 REQUESTS = 10
@@ -57,17 +71,21 @@ class Bench:
 
     def builds(self, tool_list: list[Tool]) -> list[Tool]:
         """Cold, warm and edited builds, round-robin over the tools; the tools that worked."""
-        samples = {t.label: {"cold": [], "warm": [], "edit": []} for t in tool_list}
-        phases = {t.label: {} for t in tool_list}
+        samples = {t.label: {k: [] for k in t.build_kinds} for t in tool_list}
+        phases: dict[str, dict] = {t.label: {k: {} for k in BUILD_KINDS} for t in tool_list}
         observations: dict[str, list] = {t.label: [] for t in tool_list}
         ok = list(tool_list)
         n = self.args.build_repeat
-        for kind in ("cold", "warm", "edit"):
+        for kind in BUILD_KINDS:
             if kind == "warm":
-                for tool in ok:
-                    self.results["builds"][tool.label] = self._artifact_entry(tool)
-            for i in range(n):
                 for tool in list(ok):
+                    try:
+                        self.results["builds"][tool.label] = self._artifact_entry(tool)
+                    except Exception as exc:
+                        self._fail(tool, exc)
+                        ok.remove(tool)
+            for i in range(n):
+                for tool in [t for t in ok if kind in t.build_kinds]:
                     self.say(f"build {tool.label}: {kind} {i + 1}/{n}")
                     try:
                         ms = self._build_once(
@@ -82,7 +100,9 @@ class Bench:
             entry = self.results["builds"][tool.label]
             for kind, values in samples[tool.label].items():
                 entry[kind] = summarize(values)
-            entry["phases_warm"] = {k: summarize(v) for k, v in phases[tool.label].items()}
+            for kind, found in phases[tool.label].items():
+                if found:  # ms between pyrelease's `* step` lines, per build kind
+                    entry[f"phases_{kind}"] = {k: summarize(v) for k, v in found.items()}
             entry["edit_observation"] = observations[tool.label]
         return ok
 
@@ -108,27 +128,35 @@ class Bench:
     def _build_once(self, tool: Tool, kind: str, i: int, phases: dict, observations: list) -> float:
         if kind == "cold":
             base = self.setup.work / "builds" / slug(tool.label) / f"cold-{i}"
-            strip = tool.strip if isinstance(tool, Pyrelease) else None
-            project = tools.copy_demo(base / "demo", self.setup, strip)
+            project = tool.copy_project(base / "demo")
             previous = self.projects.get(tool.label)
             self.projects[tool.label] = (project, base / "cache")
             if previous is not None:  # keep only the newest cold build: it is the warm one
                 shutil.rmtree(previous[0].parent, ignore_errors=True)
         project, cache = self.projects[tool.label]
+        if kind == "clone":  # a fresh copy of the project, built with the warm caches
+            clone = self.setup.work / "builds" / slug(tool.label) / f"clone-{i}"
+            if isinstance(tool, Pyrelease):
+                tool.probe_log = None
+            try:
+                build = tool.build(tool.copy_project(clone / "demo"), cache, kind)
+            finally:
+                shutil.rmtree(clone, ignore_errors=True)
+            if isinstance(tool, Pyrelease):
+                record_phases(phases[kind], build)
+            return build.ms
         if kind == "edit":
-            tools.edit_source(project, i)
+            tool.edit(project, i)
         before = None
         if isinstance(tool, Pyrelease):
             tool.probe_log = project.parent / f"probe-{kind}-{i}.jsonl"
             if kind == "edit":
                 before = measure.snapshot(tool.artifact(project) / "lib")
-        build = tool.build(project, cache, fresh=kind == "cold")
+        build = tool.build(project, cache, kind)
         if isinstance(tool, Pyrelease):
             if probe_dirs(tool.probe_log) is not None:
                 self.probe_seen.add(tool.label)
-            if kind == "warm":
-                for name, ms in pyrelease_phases(build.steps[0]).items():
-                    phases.setdefault(name, []).append(ms)
+            record_phases(phases[kind], build)
             if before is not None:
                 observations.append(self._observe_edit(tool, project, before))
         return build.ms
@@ -162,8 +190,34 @@ class Bench:
         stats.update(tgz_bytes=tgz.stat().st_size, tgz_ms=round(out.ms, 1))
         tgz.unlink()
         if isinstance(tool, Pyrelease):
-            stats.update(release_artifact_stats(artifact, project.parent))
-        return {"tool": tool.key, "bundles_python": tool.bundles_python, "artifact": stats}
+            stats.update(artifacts.release_artifact_stats(artifact, project.parent))
+        elif isinstance(tool, mixrelease.Model):
+            self.say(f"build {tool.label}: the tar step")
+            stats.update(tool.tarball(project, self.projects[tool.label][1]))
+        return {
+            "tool": tool.key,
+            "bundles_python": tool.bundles_python,
+            "inside": tool.inside,
+            "artifact": stats,
+        }
+
+    def prune_off(self, tool_list: list[Tool]) -> None:
+        """The main release built again with ``prune_stdlib = false`` (caches warm)."""
+        main = next((t for t in tool_list if t.label == report.MAIN_BUILD), None)
+        if main is None:
+            return
+        self.say(f"build {main.label} with prune_stdlib = false")
+        _, cache = self.projects[main.label]
+        self.results["prune_off"] = artifacts.prune_off(main, self.setup, cache)
+
+    def services(self) -> None:
+        """uvicorn and gunicorn as command applications against the same commands in a venv."""
+        work = self.setup.work / "services"
+        work.mkdir()
+        python = str(self.setup.pyrelease_python)
+        self.results["services"] = services.measure_services(
+            work, python, self.args.repeat, self.say
+        )
 
     # --- running ------------------------------------------------------------
 
@@ -181,22 +235,24 @@ class Bench:
         samples: dict[str, dict[str, list[float]]] = {label: {} for label, _, _ in rows}
         for label, tool, env in rows:
             self.say(f"run {label}: warm-up")
-            self._cycle(label, tool, env, {}, commands=False)
+            # The warm-up runs the commands too: a first command after a build would pay for
+            # reading its code from disk, which the later rounds no longer do.
+            self._cycle(label, tool, env, {}, commands=tool.has_commands)
         for i in range(self.args.repeat):
             for label, tool, env in rows:
                 self.say(f"run {label}: {i + 1}/{self.args.repeat}")
-                self._cycle(label, tool, env, samples[label], commands=isinstance(tool, Pyrelease))
+                self._cycle(label, tool, env, samples[label], commands=tool.has_commands)
         for label, tool, _ in rows:
             s = samples[label]
             self.results["runtime"][label] = {
                 "tool": tool.key,
-                "stop_method": "bin/demo stop" if isinstance(tool, Pyrelease) else "SIGTERM",
+                "stop_method": "bin/demo stop" if tool.has_commands else "SIGTERM",
                 **{k: summarize(s.get(k, [])) for k in (
                     "start_to_200", "start_to_first_page", "first_request", "tenth_request",
                     "stop_to_gone",
                     "rss_kb", "hwm_kb", "reported_boot")},
             }  # fmt: skip
-            if isinstance(tool, Pyrelease):
+            if tool.has_commands:
                 names = ("version", "pid", "eval", "rpc", "stop_command")
                 self.results["commands"][label] = {
                     **{k: summarize(s.get(k, [])) for k in names},
@@ -229,11 +285,11 @@ class Bench:
             rss, hwm = node.memory_kb()
             add(s, "rss_kb", rss)
             add(s, "hwm_kb", hwm)
-            if isinstance(tool, Pyrelease):
+            if tool.has_commands:
                 script = str(tool.artifact(project) / "bin" / "demo")
-                cmd_env = clean_env(extra)
+                cmd_env = clean_env({**extra, **tool.runtime_env(run_root)})
                 if commands:
-                    self._commands(script, cmd_env, node.pid, s)
+                    self._commands(script, cmd_env, node.pid, s, isinstance(tool, Pyrelease))
                 add(s, "stop_to_gone", stop_with_command(node, script, cmd_env, s))
             else:
                 add(s, "stop_to_gone", node.terminate())
@@ -241,7 +297,7 @@ class Bench:
         if found:
             add(s, "reported_boot", float(found[-1]))
 
-    def _commands(self, script: str, env: dict, pid: int, s: dict) -> None:
+    def _commands(self, script: str, env: dict, pid: int, s: dict, importtime: bool) -> None:
         for _ in range(COMMAND_REPEAT):
             for name, args in (("version", ["version"]), ("pid", ["pid"]),
                                ("eval", ["eval", "1"]), ("rpc", ["rpc", "1"])):  # fmt: skip
@@ -253,6 +309,8 @@ class Bench:
             rss = measure.peak_rss_kb([script, *args], env)
             if rss is not None:
                 add(s, f"rss_{name}", rss)
+        if not importtime:
+            return
         # What each command imports, under -X importtime (vm.args for eval, which boots;
         # remote.vm.args for the client commands): the sum of the top-level imports.
         vm_args = self.setup.work / "importtime.vm.args"
@@ -265,101 +323,16 @@ class Bench:
             add(s, f"modules_{name}", float(sum(1 for line in out.stderr.splitlines()
                                               if line.startswith("import time:")) - 1))  # fmt: skip
 
-    # --- where boot time goes -----------------------------------------------
+    # --- floors, and where boot time goes (bounds.py) -------------------------
 
     def boot_profiles(self, tool_list: list[Tool]) -> None:
-        """One start of the main release and of the venv under ``-X importtime``."""
-        by_label = {t.label: t for t in tool_list}
-        profiles = {}
-        for label, extra in ((report.MAIN_BUILD, {"RELEASE_MODE": "embedded"}), ("venv", {})):
-            tool = by_label.get(label)
-            if tool is None:
-                continue
-            vm_args = self.setup.work / "importtime.vm.args"
-            vm_args.write_text("-X importtime\n")
-            if isinstance(tool, Pyrelease):  # the node re-executes itself with vm.args flags
-                extra = {**extra, "RELEASE_VM_ARGS": str(vm_args)}
-            else:
-                extra = {**extra, "PYTHONPROFILEIMPORTTIME": "1"}
-            project, _ = self.projects[tool.label]
-            port = free_port()
-            log = self.setup.work / "logs" / f"importtime-{slug(label)}.log"
-            env = clean_env({"PORT": str(port), **extra})
-            with running(tool.start_argv(project), env, log) as node:
-                node.wait_ready(port)
-                node.terminate()
-            profiles[label] = categorize_imports(measure.importtime_top(log.read_text()))
-        self.results["boot_profile"] = profiles
-
-    # --- lower bounds -------------------------------------------------------
+        self.results["boot_profile"] = bounds.boot_profiles(self.setup, self.projects, tool_list)
 
     def lower_bounds(self, tool_list: list[Tool]) -> None:
-        by_label = {t.label: t for t in tool_list}
-        host = str(self.setup.host_python)
-        checks: dict[str, list[str]] = {
-            "python -I -c pass": [host, "-I", "-c", "pass"],
-            "python -I -S -c pass": [host, "-I", "-S", "-c", "pass"],
-            "/bin/sh -c :": ["/bin/sh", "-c", ":"],
-        }
-        main = by_label.get(report.MAIN_BUILD)
-        if main is not None:
-            project, _ = self.projects[main.label]
-            release = main.artifact(project)
-            runtime = next(iter(sorted(release.glob("runtime-*/bin/python3.[0-9]*"))), None)
-            if runtime is not None:
-                checks["release runtime -I -S -c pass"] = [str(runtime), "-I", "-S", "-c", "pass"]
-            copies = self.setup.work / "copies"
-            checks["cp -a build environment"] = [
-                "cp",
-                "-a",
-                str(project / "_build" / "prod" / "venv"),
-                str(copies),
-            ]
-            checks["cp -a release"] = ["cp", "-a", str(release), str(copies)]
-            checks["gzip of the release bytes"] = [
-                "sh", "-c", f'tar -C "{release}" -cf - . | gzip -6 > /dev/null'
-            ]  # fmt: skip
-        venv = by_label.get("venv")
-        if venv is not None:
-            python = str(venv.artifact(self.projects[venv.label][0]) / "bin" / "python")
-            checks["import the app in the venv"] = [
-                python,
-                "-c",
-                "import demo.app, demo.views, demo_extra",
-            ]
-        samples: dict[str, list[float]] = {name: [] for name in checks}
-        for i in range(self.args.repeat):
-            self.say(f"lower bounds {i + 1}/{self.args.repeat}")
-            for name, argv in checks.items():
-                shutil.rmtree(self.setup.work / "copies", ignore_errors=True)
-                samples[name].append(run_timed(argv, timeout=300).check(name).ms)
-        shutil.rmtree(self.setup.work / "copies", ignore_errors=True)
-        self.results["lower_bounds"] = {name: summarize(v) for name, v in samples.items()}
-        rss = {}
-        for name in ("python -I -S -c pass", "release runtime -I -S -c pass"):
-            if name in checks:
-                rss[name] = measure.peak_rss_kb(checks[name])
-        self.results["lower_bounds_rss_kb"] = rss
-
-
-def release_artifact_stats(release: Path, scratch: Path) -> dict:
-    """The release's own ``.tar.xz`` (pyrelease's deterministic writer), its runtime's size
-    and file count, and how many standard-library modules were pruned."""
-    from pyrelease.assemble.tarball import write_tarball
-
-    txz = scratch / "artifact.tar.xz"
-    t0 = time.perf_counter()
-    write_tarball(release, txz, "xz")
-    out = {"txz_bytes": txz.stat().st_size, "txz_ms": round((time.perf_counter() - t0) * 1e3)}
-    txz.unlink()
-    runtime = next(iter(sorted(release.glob("runtime-*"))), None)
-    if runtime is not None:
-        rt = tree_stats(runtime)
-        out.update(runtime_bytes=rt["bytes"], runtime_files=rt["files"])
-    listing = next(iter(sorted(release.glob("releases/*/stdlib-pruned.txt"))), None)
-    if listing is not None:
-        out["stdlib_pruned"] = len(listing.read_text().split())
-    return out
+        found = bounds.lower_bounds(
+            self.setup, self.projects, tool_list, self.args.repeat, self.say
+        )
+        self.results.update(found)
 
 
 def stop_with_command(node: measure.Node, script: str, env: dict, s: dict) -> float:
@@ -381,55 +354,12 @@ def stop_with_command(node: measure.Node, script: str, env: dict, s: dict) -> fl
     return gone
 
 
-def categorize_imports(top: list[tuple[str, float]]) -> dict:
-    """Import ms at boot: pyrelease's node (with what it imports) and everything else.
-
-    ``-X importtime`` does not list modules imported with ``importlib.import_module``
-    (the embedded preload), only what they import: so "everything else" is the
-    app, its dependencies and the stdlib they pull in, whoever imported it.
-    """
-    node = sum(ms for name, ms in top if name.split(".")[0] == "pyrelease")
-    rest = sum(ms for _, ms in top) - node
-    slowest = sorted(top, key=lambda item: -item[1])[:8]
-    return {
-        "total_ms": round(node + rest, 1),
-        "by_origin_ms": {"pyrelease.node": round(node, 1), "app, deps, stdlib": round(rest, 1)},
-        "slowest_top_level": [[name, round(ms, 1)] for name, ms in slowest],
-    }
-
-
 def add(samples: dict, key: str, value: float) -> None:
     samples.setdefault(key, []).append(value)
 
 
 def slug(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-").lower()
-
-
-def pyrelease_phases(result: measure.Result) -> dict[str, float]:
-    """Ms between pyrelease's ``* step`` lines (the last one runs to ``Release created``)."""
-    marks = [(t, line[2:]) for t, line in result.lines if line.startswith("* ")]
-    end = next((t for t, line in result.lines if line.startswith("Release created")), result.ms)
-    if not marks:
-        return {}
-    out = {"start-up (config, lock, pip check)": marks[0][0]}
-    marks[-1] = (marks[-1][0], f"{marks[-1][1]} (and the rest of the assembly)")
-    for (t, name), (t_next, _) in zip(marks, [*marks[1:], (end, "")], strict=True):
-        out[name] = out.get(name, 0.0) + t_next - t
-    out["exit"] = result.ms - end
-    return out
-
-
-def probe_dirs(log: Path | None) -> list[str] | None:
-    """The lib/ dirs the compile workers were given (None: the probe saw no worker)."""
-    if log is None or not log.is_file():
-        return None
-    import json
-
-    dirs: set[str] = set()
-    for line in log.read_text().splitlines():
-        dirs |= set(json.loads(line)["lib_dirs"])
-    return sorted(dirs)
 
 
 def git_info() -> dict:
@@ -461,6 +391,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the interpreter pyrelease is installed in (default: .venv/bin/python)",
     )
     p.add_argument("--keep", action="store_true", help="keep the work directory (printed)")
+    p.add_argument(
+        "--mix",
+        type=Path,
+        help="the model's mix command (default: mix on PATH; a full run as root installs "
+        "Debian's elixir and erlang when it is missing)",
+    )
     args = p.parse_args(argv)
     only = set(args.only.split(",")) if args.only else set(ALL_KEYS)
     unknown = only - set(ALL_KEYS)
@@ -471,6 +407,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.build_repeat = args.build_repeat or (1 if args.quick else 3)
     args.variants = ["strip"] if args.quick else list(PYRELEASE_VARIANTS)
     args.scaling = not (args.quick or args.no_scaling) and {"pyrelease", "venv"} <= only
+    # Installing Elixir takes minutes: only a full run does it, never --quick (the smoke test).
+    args.install_mix = not args.quick and args.mix is None
     return args
 
 
@@ -478,7 +416,9 @@ def make_setup(args: argparse.Namespace, work: Path) -> Setup:
     python = args.python.absolute()
     host = tools.base_python(python)
     foreign = sorted(args.only & set(FOREIGN))
-    wheelhouse = tools.ensure_wheelhouse(python, with_pex="pex" in args.only)
+    wheelhouse = tools.CACHE / "wheelhouse"
+    if args.only & {"pyrelease", "venv", *FOREIGN}:
+        wheelhouse = tools.ensure_wheelhouse(python, with_pex="pex" in args.only)
     runner_dir = work / "runner"
     runner_dir.mkdir(parents=True)
     shutil.copy2(tools.RUNNER, runner_dir / "demo_runner.py")
@@ -490,11 +430,12 @@ def make_setup(args: argparse.Namespace, work: Path) -> Setup:
             if not args.quick:
                 raise
             setup.notes.append(f"{', '.join(foreign)} skipped: could not be installed ({exc})")
-    if shutil.which("mix") is None:
-        setup.notes.append(
-            "the model (`mix release`) was not measured in this run: `mix` is not installed "
-            "(Debian's erlang and elixir); its figures come from the reference notes"
-        )
+    if "model" in args.only:
+        say = lambda message: print(f"* {message}", flush=True)  # noqa: E731
+        setup.mix, reason = mixrelease.find_mix(args.mix, args.install_mix, say)
+        if reason:
+            print(f"* {reason}", flush=True)
+            setup.notes.append(f"{reason}; the model's figures come from its reference notes")
     return setup
 
 
@@ -503,11 +444,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="pyrelease-bench-"))
     started = datetime.datetime.now(datetime.UTC)
     load_before = measure.loadavg()
+    epmd = None
     try:
         setup = make_setup(args, work)
         bench = Bench(setup, args)
         tool_list = tools.make_tools(setup, args.only, args.variants)
+        if setup.mix:
+            epmd, epmd_port = mixrelease.start_epmd(work)
+            tool_list.append(mixrelease.Model(setup, setup.mix, epmd_port))
         tool_list = bench.builds(tool_list)
+        bench.guarded("the release with prune_stdlib = false", bench.prune_off, tool_list)
         bench.guarded("running the demo", bench.runtime, tool_list)
         bench.guarded("profiling imports at boot", bench.boot_profiles, tool_list)
         bench.guarded("lower bounds", bench.lower_bounds, tool_list)
@@ -523,8 +469,12 @@ def main(argv: list[str] | None = None) -> int:
                 args.repeat,
                 warm / "pyrelease" if warm else None,
             )
+        if "services" in args.only:
+            bench.guarded("the command applications", bench.services)
         elapsed = time.monotonic() - bench.began
     finally:
+        if epmd is not None:
+            epmd.close()
         if args.keep:
             print(f"* work directory kept: {work}", flush=True)
         else:

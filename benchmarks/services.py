@@ -5,6 +5,9 @@
 .venv/bin/python benchmarks/services.py --rounds 3
 ```
 
+``benchmarks/run.py`` runs the same measurement (``measure_services``) as part
+of its one run, and puts its rows in the same tables.
+
 Builds one project with two releases, ``api`` (FastAPI on ``uvicorn --workers 2``)
 and ``web`` (a WSGI function on ``gunicorn --workers 2``), as command
 applications with an ``http://`` readiness check, from wheels downloaded once
@@ -23,13 +26,12 @@ import argparse
 import hashlib
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from measure import clean_env, free_port, running
+from measure import clean_env, free_port, running, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "packages"
@@ -159,52 +161,68 @@ def first_200_ms(
     return took, cpu
 
 
+def label(name: str) -> str:
+    """``uvicorn … --workers 2``: how the tables name a command."""
+    command = COMMANDS[name]
+    workers = command.index("--workers")
+    return " ".join([command[0], "…", *command[workers : workers + 2]])
+
+
+def measure_services(work: Path, python: str, rounds: int, say=print) -> dict:
+    """Build both releases and the venv in ``work``; ``rounds`` interleaved starts of each
+    (after an untimed warm-up): name → command, and the release's and the venv's ms."""
+    project = make_project(work)
+    scripts = {}
+    for name in COMMANDS:
+        say(f"services: building the {name} release")
+        subprocess.run([python, "-m", "pyrelease", "build", name, "--quiet"],
+                       cwd=project, check=True)  # fmt: skip
+        scripts[name] = project / "_build" / "prod" / "rel" / name / "bin" / name
+    code = "import sys; print(sys._base_executable)"
+    found = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    venv = make_venv(work, project, found.stdout.strip())
+    app_dir = project / "src"
+    log = work / "server.log"
+    results = {}
+    for name, command in COMMANDS.items():
+        samples: dict[str, list[float]] = {"release": [], "venv": []}
+        cpu: dict[str, list[float]] = {"release cpu": [], "venv cpu": []}
+        for round_ in range(rounds + 1):  # the first round is an untimed warm-up
+            say(f"services: {name} {round_}/{rounds}" + (" (warm-up)" if not round_ else ""))
+            port = free_port()
+            env = clean_env({"PORT": str(port), "RELEASE_DATA": str(work / "data")})
+            release = first_200_ms([str(scripts[name]), "start"], env, log, work, port)
+            port = free_port()
+            argv = [str(venv / "bin" / command[0])]
+            argv += [a.format(port=port) for a in command[1:]]
+            plain = first_200_ms(argv, clean_env(), log, app_dir, port)
+            if round_:
+                for kind, (wall, used) in (("release", release), ("venv", plain)):
+                    samples[kind].append(wall)
+                    cpu[f"{kind} cpu"].append(used)
+        results[name] = {
+            "command": label(name),
+            **{k: summarize(v) for k, v in (samples | cpu).items()},
+        }
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="starts of each (default 5)")
     parser.add_argument("--python", default=str(REPO / ".venv" / "bin" / "python"))
     args = parser.parse_args()
-    results = {}
     with tempfile.TemporaryDirectory(prefix="services-bench-") as tmp:
-        work = Path(tmp)
-        project = make_project(work)
-        scripts = {}
-        for name in COMMANDS:
-            subprocess.run([args.python, "-m", "pyrelease", "build", name, "--quiet"],
-                           cwd=project, check=True)  # fmt: skip
-            scripts[name] = project / "_build" / "prod" / "rel" / name / "bin" / name
-        code = "import sys; print(sys._base_executable)"
-        found = subprocess.run([args.python, "-c", code], capture_output=True, text=True)
-        base = found.stdout.strip()
-        venv = make_venv(work, project, base)
-        app_dir = project / "src"
-        log = work / "server.log"
-        for name, command in COMMANDS.items():
-            samples: dict[str, list[float]] = {"release": [], "venv": []}
-            cpu: dict[str, list[float]] = {"release": [], "venv": []}
-            for round_ in range(args.rounds + 1):  # the first round is an untimed warm-up
-                port = free_port()
-                env = clean_env({"PORT": str(port), "RELEASE_DATA": str(work / "data")})
-                release = first_200_ms([str(scripts[name]), "start"], env, log, work, port)
-                port = free_port()
-                argv = [str(venv / "bin" / command[0])]
-                argv += [a.format(port=port) for a in command[1:]]
-                plain = first_200_ms(argv, clean_env(), log, app_dir, port)
-                if round_:
-                    for kind, (wall, used) in (("release", release), ("venv", plain)):
-                        samples[kind].append(wall)
-                        cpu[kind].append(used)
-            results[name] = {k: statistics.median(v) for k, v in samples.items()}
-            results[name] |= {f"{k} cpu": statistics.median(v) for k, v in cpu.items()}
+        results = measure_services(Path(tmp), args.python, args.rounds)
     print(f"| command | release | venv | ratio (target ≤ {TARGET}) | CPU release / venv |")
     print("|---|---|---|---|---|")
-    for name, found in results.items():
-        ratio = found["release"] / found["venv"]
+    for found in results.values():
+        release, plain = found["release"]["median"], found["venv"]["median"]
+        ratio = release / plain
         verdict = "PASS" if ratio <= TARGET else "MISS"
-        label = f"{COMMANDS[name][0]} … --workers 2"
-        print(f"| `{label}` | {found['release']:.0f} ms | {found['venv']:.0f} ms | "
-              f"{ratio:.2f} {verdict} | {found['release cpu']:.0f} / "
-              f"{found['venv cpu']:.0f} ms |")  # fmt: skip
+        used = f"{found['release cpu']['median']:.0f} / {found['venv cpu']['median']:.0f} ms"
+        print(f"| `{found['command']}` | {release:.0f} ms | {plain:.0f} ms | "
+              f"{ratio:.2f} {verdict} | {used} |")  # fmt: skip
     print(
         f"\nmedians of {args.rounds} starts each, start → first 200 on /; CPU: user + system "
         "time of the server's processes at that moment"

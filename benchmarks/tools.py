@@ -53,6 +53,7 @@ class Setup:
     wheelhouse: Path
     runner_dir: Path
     tools_bin: Path | None = None  # benchmarks/.venv/bin, when pex/shiv/PyInstaller are set up
+    mix: str | None = None  # the model's mix command, when it is measured
     notes: list[str] = field(default_factory=list)
 
 
@@ -148,6 +149,10 @@ def tool_versions(setup: Setup) -> dict[str, str]:
         versions[name] = (
             (out.stdout + out.stderr).strip().splitlines()[0] if out.stdout + out.stderr else "?"
         )
+    if setup.mix:
+        import mixrelease  # imports tools: only here, to keep the import graph one-way
+
+        versions.update(mixrelease.versions(setup.mix))
     if setup.tools_bin:
         for line in TOOL_REQUIREMENTS.read_text().splitlines():
             if "==" in line and not line.startswith("#"):
@@ -159,8 +164,11 @@ def tool_versions(setup: Setup) -> dict[str, str]:
 # --- the project ------------------------------------------------------------
 
 
-def copy_demo(dest: Path, setup: Setup, strip: str | None = None) -> Path:
-    """A copy of examples/demo with an offline lock; ``strip`` is a TOML value or None."""
+def copy_demo(
+    dest: Path, setup: Setup, strip: str | None = None, options: list[str] | None = None
+) -> Path:
+    """A copy of examples/demo with an offline lock; ``strip`` is a TOML value or None;
+    ``options`` are more TOML lines for the ``demo`` release's table."""
     shutil.copytree(
         DEMO, dest,
         ignore=shutil.ignore_patterns(
@@ -168,13 +176,15 @@ def copy_demo(dest: Path, setup: Setup, strip: str | None = None) -> Path:
         ),
     )  # fmt: skip
     write_demo_lock(dest, setup.wheelhouse)
-    if strip is not None:
+    lines = [*([] if strip is None else [f"strip = {strip}"]), *(options or [])]
+    if lines:
         pyproject = dest / "pyproject.toml"
         header = "[tool.pyrelease.releases.demo]\n"
         text = pyproject.read_text()
         if header not in text:
             raise RuntimeError(f"{DEMO / 'pyproject.toml'} has no {header.strip()} table")
-        pyproject.write_text(text.replace(header, f"{header}strip = {strip}\n", 1))
+        added = "".join(f"{line}\n" for line in lines)
+        pyproject.write_text(text.replace(header, f"{header}{added}", 1))
     return dest
 
 
@@ -184,12 +194,21 @@ def write_demo_lock(project: Path, wheelhouse: Path) -> None:
     for name, path in (("demo", "."), ("demo-extra", "packages/demo-extra")):
         lines += ["[[packages]]", f'name = "{name}"', f'directory = {{ path = "{path}" }}', ""]
     pins = wheel_pins(with_pex=False)
-    for name in ("jinja2", "markupsafe"):
+    for name in demo_third_party():
         wheel = find_wheel(wheelhouse, name, pins[name])
         if wheel is None:
             raise RuntimeError(f"{name} {pins[name]} is not in {wheelhouse}")
         lines += lock_entry(name, pins[name], wheel)
     (project / "pylock.toml").write_text("\n".join(lines))
+
+
+def demo_third_party() -> list[str]:
+    """The wheelhouse packages the demo installs: Jinja2 and MarkupSafe while it depends on
+    Jinja2, none once it needs only the standard library."""
+    project = tomllib.loads((DEMO / "pyproject.toml").read_text()).get("project", {})
+    names = {dep.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip()
+             for dep in project.get("dependencies", [])}  # fmt: skip
+    return ["jinja2", "markupsafe"] if "jinja2" in {n.lower() for n in names} else []
 
 
 def edit_source(project: Path, n: int) -> None:
@@ -234,16 +253,31 @@ class Tool:
             }
         )
 
-    def build(self, project: Path, cache: Path, fresh: bool) -> Build:
+    #: The build kinds this tool is measured on (``force`` and ``clone``: pyrelease's own).
+    build_kinds: tuple[str, ...] = ("cold", "warm", "edit")
+    #: Whether the result has ``bin/demo`` management commands (pid, rpc, eval, stop).
+    has_commands = False
+    #: What runtime the result carries ("" when it runs on the host's Python).
+    inside = ""
+
+    def copy_project(self, dest: Path) -> Path:
+        """A fresh copy of the project this tool builds."""
+        return copy_demo(dest, self.setup)
+
+    def edit(self, project: Path, n: int) -> None:
+        edit_source(project, n)
+
+    def build(self, project: Path, cache: Path, kind: str) -> Build:
         (project / "dist").mkdir(exist_ok=True)
-        steps = [self._run(argv, project, cache) for argv in self.commands(project, fresh)]
+        steps = [self._run(argv, project, cache) for argv in self.commands(project, kind)]
         self.after_build(project)
         return Build(sum(s.ms for s in steps), steps)
 
     def _run(self, argv: list[str], project: Path, cache: Path) -> Result:
         return run_streamed(argv, env=self.env(cache), cwd=project).check(f"{self.label} build")
 
-    def commands(self, project: Path, fresh: bool) -> list[list[str]]:
+    def commands(self, project: Path, kind: str) -> list[list[str]]:
+        """The build commands for ``kind`` (cold: a fresh copy and empty caches)."""
         raise NotImplementedError
 
     def after_build(self, project: Path) -> None:
@@ -266,11 +300,18 @@ class Tool:
 class Pyrelease(Tool):
     key = "pyrelease"
     bundles_python = True
+    has_commands = True
+    inside = "Python"
+    #: force: ``--force`` with every cache warm; clone: a fresh copy, the caches warm
+    #: (for the default configuration only: the targets are about it).
+    build_kinds = ("cold", "warm", "force", "edit", "clone")
 
     def __init__(self, setup: Setup, variant: str, strip: str | None) -> None:
         super().__init__(setup)
         self.variant, self.strip = variant, strip
         self.label = f"pyrelease ({variant})"
+        if strip is not None:
+            self.build_kinds = ("cold", "warm", "edit")
         self.probe_log: Path | None = None
 
     def env(self, cache: Path) -> dict[str, str]:
@@ -279,8 +320,12 @@ class Pyrelease(Tool):
             env["BENCH_PROBE_LOG"] = str(self.probe_log)
         return env
 
-    def commands(self, project: Path, fresh: bool) -> list[list[str]]:
-        return [[str(self.setup.pyrelease_python), str(PROBE), "build", "--overwrite"]]
+    def copy_project(self, dest: Path) -> Path:
+        return copy_demo(dest, self.setup, self.strip)
+
+    def commands(self, project: Path, kind: str) -> list[list[str]]:
+        force = ["--force"] if kind == "force" else []
+        return [[str(self.setup.pyrelease_python), str(PROBE), "build", "--overwrite", *force]]
 
     def artifact(self, project: Path) -> Path:
         return project / "_build" / "prod" / "rel" / "demo"
@@ -294,11 +339,11 @@ class Venv(Tool):
 
     key = label = "venv"
 
-    def commands(self, project: Path, fresh: bool) -> list[list[str]]:
+    def commands(self, project: Path, kind: str) -> list[list[str]]:
         venv = self.artifact(project)
         python = str(venv / "bin" / "python")
         dirs = [".", "./packages/demo-extra"]
-        if fresh:
+        if kind == "cold":
             return [
                 [str(self.setup.host_python), "-m", "venv", str(venv)],
                 [python, "-m", "pip", "install", "--quiet", *dirs],
@@ -321,7 +366,7 @@ class Venv(Tool):
 class Pex(Tool):
     key = label = "pex"
 
-    def commands(self, project: Path, fresh: bool) -> list[list[str]]:
+    def commands(self, project: Path, kind: str) -> list[list[str]]:
         return [
             [self.tool("pex"), "--pip-version", PEX_PIP_VERSION,
              "--python", str(self.setup.host_python),
@@ -343,7 +388,7 @@ class Pex(Tool):
 class Shiv(Tool):
     key = label = "shiv"
 
-    def commands(self, project: Path, fresh: bool) -> list[list[str]]:
+    def commands(self, project: Path, kind: str) -> list[list[str]]:
         return [
             [self.tool("shiv"), "--python", str(self.setup.host_python),
              "-e", "demo_runner:main", "--site-packages", str(self.setup.runner_dir),
@@ -368,8 +413,9 @@ class PyInstaller(Tool):
     key = "pyinstaller"
     label = "PyInstaller onedir"
     bundles_python = True
+    inside = "Python"
 
-    def commands(self, project: Path, fresh: bool) -> list[list[str]]:
+    def commands(self, project: Path, kind: str) -> list[list[str]]:
         venv = project / "build-venv"
         site = f"{venv}/lib/python{self._short()}/site-packages"
         pip = [
@@ -390,7 +436,7 @@ class PyInstaller(Tool):
             "--paths", site, "--hidden-import", "demo.views",
             str(self.setup.runner_dir / "demo_runner.py"),
         ]  # fmt: skip
-        if fresh:
+        if kind == "cold":
             return [
                 [str(self.setup.host_python), "-m", "venv", "--without-pip", str(venv)],
                 [*pip, *dirs],
