@@ -3,7 +3,9 @@
 ``bin/NAME`` runs ``python -I -S RELEASE/releases/VSN/node/pyrelease/node/__main__.py``.
 Run as a script (``-I`` keeps the script's folder off ``sys.path``), so put the
 folder holding the ``pyrelease`` package first, then hand over. Management
-commands go to the small client module so they start fast.
+commands go to the small client module so they start fast, and leave without
+the interpreter's finalization (see ``client.run``); ``eval`` goes to the
+module that only boots what it needs (``evaluate``).
 """
 
 import os
@@ -16,7 +18,9 @@ INTERPRETER_COMMANDS = ("python", "exec")
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     if len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS:
-        from pyrelease.node.client import main
+        from pyrelease.node.client import run
+
+        run(sys.argv[1:])  # does not return
     elif len(sys.argv) > 1 and sys.argv[1] in INTERPRETER_COMMANDS:
         from pyrelease.node.interp import main
     else:
