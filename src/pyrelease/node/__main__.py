@@ -17,17 +17,21 @@ INTERPRETER_COMMANDS = ("python", "exec")
 
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    if len(sys.argv) > 1 and sys.argv[1] in CLIENT_COMMANDS:
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command in CLIENT_COMMANDS:
         from pyrelease.node.client import run
 
         run(sys.argv[1:])  # does not return
-    elif len(sys.argv) > 1 and sys.argv[1] in INTERPRETER_COMMANDS:
+    elif command in INTERPRETER_COMMANDS:
         from pyrelease.node.interp import main
     else:
-        if len(sys.argv) > 1 and sys.argv[1] in BOOT_COMMANDS:
+        if command in BOOT_COMMANDS:
             from pyrelease.node import bootgc
 
             bootgc.defer()  # before the node's own imports: see bootgc.py
-        from pyrelease.node.main import main
+        if command == "eval":
+            from pyrelease.node.evaluate import main
+        else:
+            from pyrelease.node.main import main
 
     sys.exit(main(sys.argv[1:]))

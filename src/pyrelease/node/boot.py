@@ -4,13 +4,11 @@ mode, preload it."""
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 import sys
 import time
 
-from pyrelease.node import appconfig, configload, manifest, nodelock
+from pyrelease.node import appconfig, configload, manifest
 from pyrelease.node.manifest import Manifest
 from pyrelease.node.releaseenv import Env, EnvError
 
@@ -66,7 +64,9 @@ def maybe_reboot_after_config(
         "PYRELEASE_CONFIG_COMPUTED"
     ):
         return
-    from pyrelease.node import safefiles
+    import json
+
+    from pyrelease.node import nodelock, safefiles
 
     safefiles.check_tmp(env.tmp)
     base = os.path.join(env.tmp, f"{env.name}-{env.vsn}-{time.time_ns()}.runtime.sys")
@@ -135,6 +135,8 @@ def preload(manifest: Manifest, log: Callable[[str], None]) -> tuple[int, int]:
     may need what the release does not ship. With ``RELEASE_PRELOAD_DETAILS=1``
     every skipped module is logged with the reason. Returns (preloaded, skipped).
     """
+    import importlib
+
     details = preload_details(os.environ.get("RELEASE_PRELOAD_DETAILS", ""))
     began = time.perf_counter()
     listed = manifest.extra.get("preload", ())

@@ -6,10 +6,9 @@ providers → compile-env validation.
 
 from __future__ import annotations
 
-import json
 import os
 
-from pyrelease.node import appconfig, providers
+from pyrelease.node import appconfig, jsonframe, providers
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -23,8 +22,7 @@ class BootConfigError(Exception):
 def read_json(path: str, what: str) -> Any:
     """Read a JSON file written at build time."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return jsonframe.load_file(path)  # json.load without importing json (boot time)
     except FileNotFoundError:
         raise BootConfigError(f"{what} {path} does not exist") from None
     except (OSError, ValueError) as exc:

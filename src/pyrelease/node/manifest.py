@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
+
+from pyrelease.node import jsonframe
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -50,8 +51,7 @@ class ManifestError(Exception):
 def load(path: str) -> Manifest:
     """Read a manifest file; raise :class:`ManifestError` with a clear message."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = jsonframe.load_file(path)  # json.load without importing json (boot time)
     except FileNotFoundError:
         raise ManifestError(f"boot script {path} does not exist") from None
     except (OSError, ValueError) as exc:

@@ -12,8 +12,6 @@ the new configuration. Configure them in ``pyproject.toml``::
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 
 from pyrelease.node.appconfig import deep_merge, normalize_app
@@ -52,11 +50,15 @@ def toml_file(config: dict[str, Any], *, path: str, optional: bool = False) -> d
 
 def json_file(config: dict[str, Any], *, path: str, optional: bool = False) -> dict[str, Any]:
     """Merge a JSON file whose top-level keys are applications."""
+    import json
+
     return deep_merge(config, _read_file(path, optional, json.load))
 
 
 def env_vars(config: dict[str, Any], *, app: str, prefix: str) -> dict[str, Any]:
     """Set ``app``'s keys from ``PREFIX_KEY`` variables (values parsed as JSON when they can be)."""
+    import json
+
     values: dict[str, Any] = {}
     for name in sorted(os.environ):
         if name.startswith(prefix) and len(name) > len(prefix):
@@ -76,6 +78,8 @@ def resolve(ref: str) -> Any:
     """Resolve a builtin name or ``module:callable`` reference."""
     if ref in BUILTIN:
         return BUILTIN[ref]
+    import importlib
+
     module, _, attr = ref.partition(":")
     obj: Any = importlib.import_module(module)
     for part in attr.split("."):
