@@ -21,8 +21,6 @@ Application names are normalised (lower case, ``-`` and ``.`` become ``_``), so
 Standard library only: this module runs inside releases.
 """
 
-from __future__ import annotations
-
 import os
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -47,7 +45,7 @@ def normalize_app(name: str) -> str:
 _ATOMS = frozenset({str, int, float, bool, type(None), bytes})
 
 
-def _deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+def _deepcopy(value: "Any", memo: "dict[int, Any] | None" = None) -> "Any":
     """``copy.deepcopy`` for the JSON-shaped values a configuration holds.
 
     Dicts, lists and plain values are copied here (importing ``copy`` costs
@@ -97,7 +95,7 @@ class ConfigFileError(Exception):
     """A configuration file could not be evaluated (raised with a clear message)."""
 
 
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: "dict[str, Any]", extra: "dict[str, Any]") -> "dict[str, Any]":
     """Merge ``extra`` into a copy of ``base``; nested dicts merge, other values replace."""
     merged = dict(base)
     for key, value in extra.items():
@@ -109,7 +107,7 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def config(app: str, **values: Any) -> None:
+def config(app: str, **values: "Any") -> None:
     """Set configuration values for ``app``; nested dicts are deep-merged."""
     if _state.collecting is None:
         raise ConfigFileError("config() may only be called while a configuration file is evaluated")
@@ -155,8 +153,8 @@ def _run_file(path: str) -> None:
 
 
 def evaluate_file(
-    path: str, *, env: str, initial: dict[str, Any] | None = None, target: str = "host"
-) -> dict[str, Any]:
+    path: str, *, env: str, initial: "dict[str, Any] | None" = None, target: str = "host"
+) -> "dict[str, Any]":
     """Evaluate a configuration file and return ``initial`` merged with what it set."""
     saved = (_state.collecting, _state.env, _state.target)
     _state.collecting = _deepcopy(initial or {})
@@ -168,14 +166,14 @@ def evaluate_file(
         _state.collecting, _state.env, _state.target = saved
 
 
-def set_current(values: dict[str, Any], *, env: str | None = None) -> None:
+def set_current(values: "dict[str, Any]", *, env: str | None = None) -> None:
     """Install the node's final configuration (called by the node at boot)."""
     _state.current = values
     if env is not None:
         _state.env = env
 
 
-def get_env(app: str, key: str | None = None, default: Any = None) -> Any:
+def get_env(app: str, key: str | None = None, default: "Any" = None) -> "Any":
     """Read the running configuration: the whole app dict, or one key of it."""
     values = _state.current.get(normalize_app(app), {})
     if key is None:
@@ -183,7 +181,7 @@ def get_env(app: str, key: str | None = None, default: Any = None) -> Any:
     return values.get(key, default)
 
 
-def fetch_env(app: str, key: str) -> Any:
+def fetch_env(app: str, key: str) -> "Any":
     """Like :func:`get_env` but raise ``KeyError`` with a clear message when unset."""
     value = _state.current.get(normalize_app(app), {}).get(key, _MISSING)
     if value is _MISSING:
@@ -191,7 +189,7 @@ def fetch_env(app: str, key: str) -> Any:
     return value
 
 
-def compile_env(app: str, key: str, default: Any = None) -> Any:
+def compile_env(app: str, key: str, default: "Any" = None) -> "Any":
     """Read a value at build time and record it.
 
     Call this from build-time code (``config/config.py`` or a build step). The
@@ -206,7 +204,7 @@ def compile_env(app: str, key: str, default: Any = None) -> Any:
     return value
 
 
-def take_compile_env_reads() -> list[dict[str, Any]]:
+def take_compile_env_reads() -> "list[dict[str, Any]]":
     """Return and clear the values recorded by :func:`compile_env` (build side)."""
     reads, _state.compile_env_reads = _state.compile_env_reads, []
     return reads

@@ -7,8 +7,6 @@ release and its configuration needs: no ``json``, ``re``, ``copy``,
 ``threading`` or ``importlib`` until the code itself imports them.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 
@@ -30,7 +28,7 @@ USER_ERRORS = (
 )
 
 
-def cmd_eval(env: Env, argv: list[str]) -> int:
+def cmd_eval(env: "Env", argv: list[str]) -> int:
     """Run code in a fresh node: release on the path, config loaded, nothing started."""
     if not argv:
         raise EvalError("EVAL expects an expression as argument")

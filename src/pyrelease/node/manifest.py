@@ -1,7 +1,5 @@
 """The boot manifest (``releases/VSN/start.json``) written at build time."""
 
-from __future__ import annotations
-
 import os
 
 from pyrelease.node import jsonframe
@@ -36,8 +34,8 @@ class Manifest:
     # A plain class, not a dataclass: dataclasses imports inspect (~7 ms of boot).
     def __init__(
         self, *, name: str, version: str, env: str, python_version: str,
-        include_runtime: bool, paths: tuple[str, ...], applications: tuple[AppEntry, ...],
-        extra: dict[str, Any],
+        include_runtime: bool, paths: tuple[str, ...], applications: "tuple[AppEntry, ...]",
+        extra: "dict[str, Any]",
     ) -> None:  # fmt: skip
         self.name, self.version, self.env = name, version, env
         self.python_version, self.include_runtime = python_version, include_runtime
@@ -48,7 +46,7 @@ class ManifestError(Exception):
     """The boot manifest is missing or unreadable."""
 
 
-def load(path: str) -> Manifest:
+def load(path: str) -> "Manifest":
     """Read a manifest file; raise :class:`ManifestError` with a clear message."""
     try:
         data = jsonframe.load_file(path)  # json.load without importing json (boot time)
