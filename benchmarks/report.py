@@ -413,7 +413,26 @@ def _commands_table(r: dict) -> list[str]:
         f"{MODEL['command']} each (each boots a full VM).{floor_text}",
         "",
     ]
+    lines += _imported_lines(cmds)
     return lines
+
+
+def _imported_lines(cmds: dict) -> list[str]:
+    """What each command imports beyond the bare runtime's start-up (one row's)."""
+    for label, c in cmds.items():
+        imported = c.get("imported") or {}
+        if not any(imported.get(k) for k in ("pid", "eval", "rpc")):
+            continue
+        lines = [
+            f"What the commands import under `-X importtime` ({label}), beyond the "
+            f"{len(imported.get('runtime', []))} modules of the bare runtime's own start-up:",
+            "",
+        ]
+        for k in ("pid", "rpc", "eval"):
+            names = imported.get(k, [])
+            lines.append(f"* `{k}` ({len(names)}): " + ", ".join(f"`{n}`" for n in names))
+        return [*lines, ""]
+    return []
 
 
 def _boot_profile_table(r: dict) -> list[str]:
