@@ -8,17 +8,33 @@ the interpreter's finalization (see ``client.run``); ``eval`` goes to the
 module that only boots what it needs (``evaluate``).
 """
 
-import os
 import sys
 
 CLIENT_COMMANDS = ("pid", "rpc", "remote", "stop", "restart")
 BOOT_COMMANDS = ("start", "start_iex", "eval")
 INTERPRETER_COMMANDS = ("python", "exec")
 
+
+def node_folder(path: str) -> str:
+    """The folder three levels above this file (``.../node``, which holds ``pyrelease``).
+
+    ``bin/NAME`` gives an absolute, normal path: cut it as text, so that a
+    management command does not import ``os`` (see ``liteos``).
+    """
+    if path.startswith("/") and not any(p in path for p in ("//", "/./", "/../")):
+        return path.rsplit("/", 3)[0] or "/"
+    import os
+
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+
+
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    sys.path.insert(0, node_folder(__file__))
     command = sys.argv[1] if len(sys.argv) > 1 else ""
     if command in CLIENT_COMMANDS:
+        from pyrelease.node import liteos
+
+        liteos.enable()
         from pyrelease.node.client import run
 
         run(sys.argv[1:])  # does not return

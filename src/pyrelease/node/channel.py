@@ -30,10 +30,10 @@ Addresses (``RELEASE_DISTRIBUTION``):
 """
 
 import _thread
-import os
 import time
 
 from pyrelease.node import hmacsha, jsonframe
+from pyrelease.node.liteos import os
 from pyrelease.node.releaseenv import Env
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings

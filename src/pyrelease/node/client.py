@@ -9,12 +9,12 @@ node running (and where we looked), the cookie refused, or no channel at all.
 """
 
 import _socket
-import os
 import sys
 import time
 
 from pyrelease.node import channel, vmargs
 from pyrelease.node.cookie import cookie_path, read_cookie
+from pyrelease.node.liteos import os
 from pyrelease.node.releaseenv import Env, EnvError
 
 TYPE_CHECKING = False  # typing costs milliseconds; annotations are strings

@@ -8,8 +8,7 @@ rebuilds, as in the model) or, when the release is read-only, in
 ``$RELEASE_TMP/COOKIE`` (nothing is written under a read-only release).
 """
 
-import os
-
+from pyrelease.node.liteos import os
 from pyrelease.node.releaseenv import EnvError
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"

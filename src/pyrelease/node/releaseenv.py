@@ -4,7 +4,7 @@ Kept apart from ``main`` so the management commands (``pid``, ``rpc``,
 ``stop``...) import only what they need and answer fast.
 """
 
-import os
+from pyrelease.node.liteos import os
 
 
 class EnvError(Exception):

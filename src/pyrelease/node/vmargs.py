@@ -10,8 +10,9 @@ channel's TLS files ``--tls-cert PATH``, ``--tls-key PATH``, ``--tls-ca PATH``
 (see ``tlsconfig``).
 """
 
-import os
 import sys
+
+from pyrelease.node.liteos import os
 
 STARTUP_FLAGS_WITH_VALUE = ("-X", "-W")
 STARTUP_FLAGS = ("-O", "-OO", "-u", "-B", "-b")
