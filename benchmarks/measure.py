@@ -357,6 +357,15 @@ def importtime_top(text: str) -> list[tuple[str, float]]:
     return top
 
 
+def importtime_names(text: str) -> list[str]:
+    """Every module ``-X importtime`` output lists (nested ones too), in import order."""
+    names = []
+    for line in text.splitlines():
+        if line.startswith("import time:") and "self [us]" not in line:
+            names.append(line.rsplit("|", 1)[1].strip())
+    return names
+
+
 def machine() -> dict:
     """nproc, CPU model, memory and kernel of this machine."""
     info: dict = {"nproc": os.cpu_count(), "kernel": os.uname().release}

@@ -230,6 +230,7 @@ def _commands_table(r: dict) -> list[str]:
         f"`rpc`, `pid`, `stop` {MODEL['command']} each (each boots a full VM)."
     )
     lines += ["", f"{model}{floor_text}", ""]
+    lines += _imported_lines(cmds)
     return lines
 
 
@@ -250,6 +251,24 @@ def _services_table(r: dict) -> list[str]:
             f"| {fmt(row.get('release cpu'))} / {fmt(row.get('venv cpu'))} |"
         )
     return [*lines, "", "Same wheels, same Python; release and venv starts interleaved.", ""]
+
+
+def _imported_lines(cmds: dict) -> list[str]:
+    """What each command imports beyond the bare runtime's start-up (one row's)."""
+    for label, c in cmds.items():
+        imported = c.get("imported") or {}
+        if not any(imported.get(k) for k in ("pid", "eval", "rpc")):
+            continue
+        lines = [
+            f"What the commands import under `-X importtime` ({label}), beyond the "
+            f"{len(imported.get('runtime', []))} modules of the bare runtime's own start-up:",
+            "",
+        ]
+        for k in ("pid", "rpc", "eval"):
+            names = imported.get(k, [])
+            lines.append(f"* `{k}` ({len(names)}): " + ", ".join(f"`{n}`" for n in names))
+        return [*lines, ""]
+    return []
 
 
 def _boot_profile_table(r: dict) -> list[str]:

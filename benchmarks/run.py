@@ -259,6 +259,8 @@ class Bench:
                     "maxrss_kb": {k: summarize(s.get(f"rss_{k}", []), "kB") for k in names[1:4]},
                     "imports_ms": {k: summarize(s.get(f"imports_{k}", [])) for k in names[1:4]},
                     "modules": {k: summarize(s.get(f"modules_{k}", [])) for k in names[1:4]},
+                    # Beyond what the bare runtime imports at start-up ("runtime").
+                    "imported": {k: s.get(f"imported_{k}", []) for k in (*names[1:4], "runtime")},
                 }
 
     def _cycle(self, label: str, tool: Tool, extra: dict, s: dict, commands: bool) -> None:
@@ -316,12 +318,21 @@ class Bench:
         vm_args = self.setup.work / "importtime.vm.args"
         vm_args.write_text("-X importtime\n")
         flags = {"RELEASE_VM_ARGS": str(vm_args), "RELEASE_REMOTE_VM_ARGS": str(vm_args)}
+        # The modules the bare runtime imports at start-up, to name what each command adds.
+        interpreter: set[str] = set()
+        for runtime in sorted(Path(script).parents[1].glob("runtime-*/bin/python3.[0-9]*"))[:1]:
+            bare = run_timed([str(runtime), "-X", "importtime", "-I", "-S", "-c", "pass"], env=env)
+            interpreter = set(measure.importtime_names(bare.check("runtime importtime").stderr))
         for name, args in (("pid", ["pid"]), ("eval", ["eval", "1"]), ("rpc", ["rpc", "1"])):
             out = run_timed([script, *args], env={**env, **flags}, timeout=60)
             top = measure.importtime_top(out.check(f"bin/demo {name} -X importtime").stderr)
             add(s, f"imports_{name}", sum(ms for _, ms in top))
             add(s, f"modules_{name}", float(sum(1 for line in out.stderr.splitlines()
                                               if line.startswith("import time:")) - 1))  # fmt: skip
+            # The names, not samples: the last run's (the same every run).
+            names = measure.importtime_names(out.stderr)
+            s[f"imported_{name}"] = [m for m in names if m not in interpreter]  # type: ignore[assignment]
+        s["imported_runtime"] = sorted(interpreter)  # type: ignore[assignment]
 
     # --- floors, and where boot time goes (bounds.py) -------------------------
 

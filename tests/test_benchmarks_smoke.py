@@ -72,6 +72,12 @@ def test_quick_run_prints_the_tables_and_writes_the_json(tmp_path: Path) -> None
     commands = data["commands"]["pyrelease (strip, embedded)"]
     assert {"eval", "pid", "rpc", "version"} <= set(commands)
     assert commands["modules"]["pid"]["median"] > 0 and commands["imports_ms"]["rpc"]["n"] > 0
+    # The names of what each command imports beyond the bare runtime's start-up.
+    imported = commands["imported"]
+    assert "encodings" in imported["runtime"] and "encodings" not in imported["pid"]
+    assert {"_socket", "pyrelease.node.client"} <= set(imported["pid"])
+    assert "pyrelease.node.evaluate" in imported["eval"]
+    assert "* `pid` (" in out
     assert data["runtime"]["venv"]["start_to_200"]["median"] > 0
     statuses = {t["status"] for t in data["targets"]}
     assert statuses <= {"PASS", "MISS", "N/A"} and len(data["targets"]) == TARGETS

@@ -227,6 +227,11 @@ def test_release_on_another_bundled_python(tmp_path: Path, version: str) -> None
     assert out.stdout == f"({version.replace('.', ', ')})\n", out.stderr
     with node(bin_of(project)) as n:
         n.wait_for(f"svc started on {version}")
+        # The management commands' own code paths (SHA-256, the light os) on this Python.
+        pid = run(bin_of(project), "pid")
+        assert pid.stdout == f"{n.proc.pid}\n", pid.stderr
+        rpc = run(bin_of(project), "rpc", "import sys; print(sys.version_info[:2])")
+        assert rpc.stdout == out.stdout, rpc.stderr
         n.signal(signal.SIGTERM)
         assert n.wait(15) == 0
 

@@ -112,3 +112,22 @@ def test_hmac_without_openssl_loaded_matches_hmac() -> None:
     msgs = [b"", b"m", bytes(range(256)) * 300]
     assert out[0] == repr([hmac.digest(k, m, "sha256").hex() for k in keys for m in msgs])
     assert out[1] == "False"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": [1, 2.5, null], "b": {"c": "\\u00e9"}}\n', "[]", '  "x"  ', "", "{", '{"a":1} x',
+     "\ufeff{}", '{"a": "\x01"}'],
+)  # fmt: skip
+def test_load_file_reads_as_json_load_and_fails_with_its_message(tmp_path, text: str) -> None:
+    path = tmp_path / "f.json"
+    path.write_text(text, encoding="utf-8")
+    try:
+        with open(path, encoding="utf-8") as f:
+            want: object = json.load(f)
+    except ValueError as exc:
+        with pytest.raises(ValueError) as got:
+            jsonframe.load_file(str(path))
+        assert str(got.value) == str(exc)
+    else:
+        assert repr(jsonframe.load_file(str(path))) == repr(want)

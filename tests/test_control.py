@@ -289,8 +289,8 @@ def test_management_commands_import_only_what_a_connection_needs(
     script: Path, running, tmp_path, command: list[str]
 ) -> None:
     # A management command's time is mostly its imports: no json, enum,
-    # selectors, socket (the Python wrapper), contextlib, and without TLS no
-    # ssl or OpenSSL at all.
+    # selectors, socket (the Python wrapper), contextlib, not even os (its
+    # collection ABCs; see liteos), and without TLS no ssl or OpenSSL at all.
     vm_args = tmp_path / "remote.vm.args"
     vm_args.write_text("-X importtime\n")
     out = run(script, *command, env={"RELEASE_REMOTE_VM_ARGS": str(vm_args)})
@@ -298,7 +298,8 @@ def test_management_commands_import_only_what_a_connection_needs(
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
     assert {"_socket", "pyrelease.node.channel"} <= imported
     heavy = {"json", "enum", "selectors", "socket", "contextlib", "re", "ssl", "_ssl", "hmac",
-             "hashlib", "_hashlib", "typing", "functools", "collections", "warnings"}  # fmt: skip
+             "hashlib", "_hashlib", "typing", "functools", "collections", "warnings", "os",
+             "posixpath", "_collections_abc", "stat"}  # fmt: skip
     assert not imported & heavy
 
 

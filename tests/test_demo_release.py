@@ -127,8 +127,23 @@ def test_eval_errors_and_exit_codes(script: Path) -> None:
     assert boom.returncode == 1
     assert "ZeroDivisionError" in boom.stderr
     assert "pyrelease/node/main.py" not in boom.stderr
+    assert "pyrelease/node/evaluate.py" not in boom.stderr
     code = run(script, "eval", "raise SystemExit(3)")
     assert code.returncode == 3
+
+
+def test_eval_imports_only_what_loading_the_release_needs(script: Path) -> None:
+    # eval loads the release and its configuration, nothing of the node that
+    # starts applications; what the code imports itself is still there.
+    heavy = ("json", "re", "copy", "threading", "queue", "signal", "enum", "importlib",
+             "pyrelease.node.main", "pyrelease.node.applications")  # fmt: skip
+    code = f"import sys; print([m for m in {heavy!r} if m in sys.modules])"
+    out = run(script, "eval", code)
+    assert out.stdout == "[]\n", out.stderr
+    used = run(
+        script, "eval", "import json, threading; print(json.dumps([threading.get_ident() > 0]))"
+    )
+    assert used.stdout == "[true]\n", used.stderr
 
 
 def test_eval_starts_no_application(script: Path) -> None:

@@ -244,6 +244,42 @@ def test_bin_script_follows_a_chain_of_symlinks(project: Path, tmp_path: Path) -
         assert here.stdout.split() == [str(target.parent.parent), "permanent"]
 
 
+def test_bin_script_keeps_the_callers_directory_and_environment(
+    project: Path, tmp_path: Path
+) -> None:
+    # bin/NAME finds the release root (symlinks resolved) by going there and
+    # back: the command still runs where it was called from, with the caller's
+    # PWD and OLDPWD, and a removed current directory still works.
+    root = script(project, "permanent").parent.parent
+    alias = tmp_path / "alias"
+    alias.symlink_to(root)
+    real, link = tmp_path / "work", tmp_path / "work-link"
+    real.mkdir()
+    link.symlink_to(real)
+    code = (
+        "import os; print(os.environ['RELEASE_ROOT'], os.getcwd(), os.environ.get('PWD'),"
+        " os.environ.get('OLDPWD', '-'))"
+    )
+    for oldpwd in ("/var/empty", None):
+        env = {**base_env(), "PWD": str(link)}
+        env.pop("OLDPWD", None)
+        if oldpwd:
+            env["OLDPWD"] = oldpwd
+        out = subprocess.run(
+            ["sh", "-c", 'exec "$0" eval "$1"', alias / "bin" / "permanent", code],
+            cwd=link, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [str(root), str(real), str(link), oldpwd or "-"]
+    gone = subprocess.run(
+        ["sh", "-c", 'mkdir gone && cd gone && rmdir ../gone && exec "$0" eval "$1"',
+         alias / "bin" / "permanent", "import os; print(os.environ['RELEASE_ROOT'])"],
+        cwd=tmp_path, env=base_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stdout == f"{root}\n"
+
+
 def test_unknown_release_vsn_is_refused(project: Path) -> None:
     out = run(script(project, "permanent"), "eval", "print(1)", env={"RELEASE_VSN": "9.9.9"})
     assert out.returncode == 1

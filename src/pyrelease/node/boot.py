@@ -2,15 +2,11 @@
 compute its configuration (rebooting with it when asked) and, in embedded
 mode, preload it."""
 
-from __future__ import annotations
-
-import importlib
-import json
 import os
 import sys
 import time
 
-from pyrelease.node import appconfig, configload, manifest, nodelock
+from pyrelease.node import appconfig, configload, manifest
 from pyrelease.node.manifest import Manifest
 from pyrelease.node.releaseenv import Env, EnvError
 
@@ -29,7 +25,7 @@ class BootError(EnvError):
 RUNTIME_EXECUTABLE = sys.executable
 
 
-def check_python(m: manifest.Manifest) -> None:
+def check_python(m: "manifest.Manifest") -> None:
     """A release built without its runtime needs exactly the Python it was built with."""
     if m.include_runtime:
         return
@@ -44,8 +40,8 @@ def check_python(m: manifest.Manifest) -> None:
 
 
 def load_node(
-    env: Env, script: str, settings: dict[str, Any]
-) -> tuple[manifest.Manifest, dict[str, Any]]:
+    env: "Env", script: str, settings: "dict[str, Any]"
+) -> "tuple[manifest.Manifest, dict[str, Any]]":
     """Read the boot manifest, set up ``sys.path`` and compute the configuration."""
     m = manifest.load(os.path.join(env.vsn_dir, script + ".json"))
     check_python(m)
@@ -56,7 +52,7 @@ def load_node(
 
 
 def maybe_reboot_after_config(
-    env: Env, config: dict[str, Any], settings: dict[str, Any], lock: int | None = None
+    env: "Env", config: "dict[str, Any]", settings: "dict[str, Any]", lock: int | None = None
 ) -> None:
     """``reboot_system_after_config``: write the computed config and start afresh with it.
 
@@ -66,7 +62,9 @@ def maybe_reboot_after_config(
         "PYRELEASE_CONFIG_COMPUTED"
     ):
         return
-    from pyrelease.node import safefiles
+    import json
+
+    from pyrelease.node import nodelock, safefiles
 
     safefiles.check_tmp(env.tmp)
     base = os.path.join(env.tmp, f"{env.name}-{env.vsn}-{time.time_ns()}.runtime.sys")
@@ -83,7 +81,7 @@ def maybe_reboot_after_config(
     os.execv(RUNTIME_EXECUTABLE, [RUNTIME_EXECUTABLE, *sys.orig_argv[1:]])
 
 
-def setup_paths(root: str, manifest: Manifest) -> None:
+def setup_paths(root: str, manifest: "Manifest") -> None:
     """Append each loaded application's ``lib/DIST-VSN`` and process its ``.pth`` files.
 
     The interpreter runs with ``-I -S``: no site-packages, no user site, no
@@ -126,7 +124,7 @@ def release_executable(vsn_dir: str) -> None:
         sys.executable = launcher
 
 
-def preload(manifest: Manifest, log: Callable[[str], None]) -> tuple[int, int]:
+def preload(manifest: "Manifest", log: "Callable[[str], None]") -> tuple[int, int]:
     """Import the release's preload set (embedded mode) and log one summary line.
 
     The build decided the set (``preload`` in the manifest, in import order)
@@ -135,6 +133,8 @@ def preload(manifest: Manifest, log: Callable[[str], None]) -> tuple[int, int]:
     may need what the release does not ship. With ``RELEASE_PRELOAD_DETAILS=1``
     every skipped module is logged with the reason. Returns (preloaded, skipped).
     """
+    import importlib
+
     details = preload_details(os.environ.get("RELEASE_PRELOAD_DETAILS", ""))
     began = time.perf_counter()
     listed = manifest.extra.get("preload", ())

@@ -29,13 +29,11 @@ Addresses (``RELEASE_DISTRIBUTION``):
 * ``none``: no channel.
 """
 
-from __future__ import annotations
-
 import _thread
-import os
 import time
 
 from pyrelease.node import hmacsha, jsonframe
+from pyrelease.node.liteos import os
 from pyrelease.node.releaseenv import Env
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -81,17 +79,17 @@ class Session:
     bytes, ``close``...) are the socket's own.
     """
 
-    def __init__(self, sock: socket.socket, key: bytes, role: str) -> None:
+    def __init__(self, sock: "socket.socket", key: bytes, role: str) -> None:
         self.sock = sock
         self._key = key
         self._out, self._in = (b"N", b"C") if role == "node" else (b"C", b"N")
         self._sent = self._received = 0
         self._lock = _thread.allocate_lock()  # output may come from several threads
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> "Any":
         return getattr(self.sock, name)
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> "Session":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -100,7 +98,7 @@ class Session:
     def _tag(self, direction: bytes, seq: int, frame: bytes) -> bytes:
         return hmacsha.digest(self._key, direction + seq.to_bytes(8, "big") + frame)
 
-    def send_frame(self, obj: dict[str, Any]) -> None:
+    def send_frame(self, obj: "dict[str, Any]") -> None:
         """Send one tagged frame."""
         data = jsonframe.encode(obj)
         frame = len(data).to_bytes(4, "big") + data
@@ -108,7 +106,7 @@ class Session:
             self.sock.sendall(frame + self._tag(self._out, self._sent, frame))
             self._sent += 1
 
-    def recv_frame(self, limit: int = MAX_FRAME) -> dict[str, Any]:
+    def recv_frame(self, limit: int = MAX_FRAME) -> "dict[str, Any]":
         """Receive one frame and check its tag; :class:`IntegrityError` when it fails."""
         header = _recv_exact(self.sock, 4)
         size = int.from_bytes(header, "big")
@@ -124,7 +122,7 @@ class Session:
         return _decode(frame[4:])
 
 
-def send(sock: socket.socket | Session, obj: dict[str, Any]) -> None:
+def send(sock: "socket.socket | Session", obj: "dict[str, Any]") -> None:
     """Send one frame (tagged when ``sock`` is a :class:`Session`)."""
     if isinstance(sock, Session):
         sock.send_frame(obj)
@@ -133,7 +131,7 @@ def send(sock: socket.socket | Session, obj: dict[str, Any]) -> None:
     sock.sendall(len(data).to_bytes(4, "big") + data)
 
 
-def _recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -> bytes:
+def _recv_exact(sock: "socket.socket", size: int, deadline: float | None = None) -> bytes:
     chunks, remaining = [], size
     while remaining:
         if deadline is not None:
@@ -149,7 +147,7 @@ def _recv_exact(sock: socket.socket, size: int, deadline: float | None = None) -
     return b"".join(chunks)
 
 
-def _decode(data: bytes) -> dict[str, Any]:
+def _decode(data: bytes) -> "dict[str, Any]":
     try:
         obj = jsonframe.decode(data)
     except (ValueError, RecursionError):  # RecursionError: deeply nested hostile input
@@ -160,8 +158,8 @@ def _decode(data: bytes) -> dict[str, Any]:
 
 
 def recv(
-    sock: socket.socket | Session, limit: int = MAX_FRAME, deadline: float | None = None
-) -> dict[str, Any]:
+    sock: "socket.socket | Session", limit: int = MAX_FRAME, deadline: float | None = None
+) -> "dict[str, Any]":
     """Receive one frame; ``EOFError`` when the peer closed, ``ProtocolError`` on garbage.
 
     The length prefix is checked against ``limit`` before the frame is read;
@@ -187,7 +185,7 @@ def session_key(cookie: str, node_challenge: str, client_challenge: str) -> byte
     return hmacsha.digest(cookie.encode(), message)
 
 
-def _send_before(sock: socket.socket, obj: dict[str, Any], deadline: float) -> None:
+def _send_before(sock: "socket.socket", obj: "dict[str, Any]", deadline: float) -> None:
     left = deadline - time.monotonic()
     if left <= 0:
         raise TimeoutError("timed out")
@@ -195,7 +193,7 @@ def _send_before(sock: socket.socket, obj: dict[str, Any], deadline: float) -> N
     send(sock, obj)
 
 
-def server_handshake(sock: socket.socket, cookie: str, deadline: float) -> Session | None:
+def server_handshake(sock: "socket.socket", cookie: str, deadline: float) -> "Session | None":
     """Authenticate a client within ``deadline``; send ``refused`` and return None on failure.
 
     Before authentication the peer learns nothing but the protocol name and a
@@ -220,8 +218,8 @@ def server_handshake(sock: socket.socket, cookie: str, deadline: float) -> Sessi
 
 
 def client_handshake(
-    sock: socket.socket, cookie: str, deadline: float
-) -> tuple[Session, dict[str, Any]]:
+    sock: "socket.socket", cookie: str, deadline: float
+) -> "tuple[Session, dict[str, Any]]":
     """Authenticate to a node and check its proof; return the session and its welcome frame."""
     hello = recv(sock, MAX_HANDSHAKE_FRAME, deadline)
     if hello.get("error") == "busy":
@@ -242,7 +240,7 @@ def client_handshake(
     return Session(sock, session_key(cookie, hello["challenge"], ours), "client"), welcome
 
 
-def busy(sock: socket.socket) -> None:
+def busy(sock: "socket.socket") -> None:
     """Tell a connection the node will not take it now, without waiting for the peer."""
     try:
         sock.setblocking(False)
@@ -253,7 +251,7 @@ def busy(sock: socket.socket) -> None:
         sock.close()
 
 
-def sockets_dir(env: Env) -> str:
+def sockets_dir(env: "Env") -> str:
     """``$RELEASE_TMP/sockets``, created private (0700), in a ``RELEASE_TMP`` no other
     user can tamper with (``safefiles.UnsafePath`` otherwise)."""
     from pyrelease.node import safefiles
@@ -262,17 +260,17 @@ def sockets_dir(env: Env) -> str:
     return safefiles.private_dir(os.path.join(env.tmp, "sockets"))
 
 
-def unix_path(env: Env) -> str:
+def unix_path(env: "Env") -> str:
     """The Unix socket of an ``sname`` node."""
     return os.path.join(env.tmp, "sockets", f"{env.node_name}.sock")
 
 
-def port_file(env: Env) -> str:
+def port_file(env: "Env") -> str:
     """Where a ``name`` node with an ephemeral port writes it."""
     return os.path.join(env.tmp, "sockets", f"{env.node_name}.port")
 
 
-def _with_short_path(path: str, action: Any) -> None:
+def _with_short_path(path: str, action: "Any") -> None:
     if len(path.encode()) <= MAX_UNIX_PATH:
         action(path)
         return
@@ -284,11 +282,11 @@ def _with_short_path(path: str, action: Any) -> None:
         os.chdir(saved)
 
 
-def bind_unix(sock: socket.socket, path: str) -> None:
+def bind_unix(sock: "socket.socket", path: str) -> None:
     """Bind to ``path`` even when it is longer than ``sun_path`` allows."""
     _with_short_path(path, sock.bind)
 
 
-def connect_unix(sock: socket.socket, path: str) -> None:
+def connect_unix(sock: "socket.socket", path: str) -> None:
     """Connect to ``path`` even when it is longer than ``sun_path`` allows."""
     _with_short_path(path, sock.connect)

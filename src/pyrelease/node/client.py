@@ -8,15 +8,13 @@ answers a few milliseconds after the interpreter has started. Messages say which
 node running (and where we looked), the cookie refused, or no channel at all.
 """
 
-from __future__ import annotations
-
 import _socket
-import os
 import sys
 import time
 
 from pyrelease.node import channel, vmargs
 from pyrelease.node.cookie import cookie_path, read_cookie
+from pyrelease.node.liteos import os
 from pyrelease.node.releaseenv import Env, EnvError
 
 TYPE_CHECKING = False  # typing costs milliseconds; annotations are strings
@@ -42,7 +40,7 @@ def stop_timeout() -> float:
     return value
 
 
-def connect(env: Env, command: str) -> tuple[channel.Session, dict]:
+def connect(env: "Env", command: str) -> "tuple[channel.Session, dict]":
     """Open an authenticated connection to the node named by ``env``.
 
     Connecting and the handshake share one deadline (``channel.CLIENT_TIMEOUT``);
@@ -94,7 +92,7 @@ def _words(exc: BaseException) -> str:
     return reason.replace("_", " ").lower() if isinstance(reason, str) else str(exc)
 
 
-def _tls_hint(env: Env, sock: Socket, exc: BaseException) -> str:
+def _tls_hint(env: "Env", sock: "Socket", exc: BaseException) -> str:
     """What to check when a ``name`` connection fails during the handshake."""
     if env.distribution != "name":
         return ""
@@ -112,14 +110,14 @@ def _tls_hint(env: Env, sock: Socket, exc: BaseException) -> str:
     return ""
 
 
-def _no_answer(env: Env, where: str) -> str:
+def _no_answer(env: "Env", where: str) -> str:
     return (
         f"node {env.node_name} did not answer within {channel.CLIENT_TIMEOUT:g} s at {where} "
         "(it may be suspended, overloaded or flooded with connections); try again"
     )
 
 
-def _open(env: Env, deadline: float) -> tuple[Socket, str]:
+def _open(env: "Env", deadline: float) -> "tuple[Socket, str]":
     if env.distribution == "sname":
         return _open_unix(env, deadline), channel.unix_path(env)
     port = env.dist_port
@@ -149,7 +147,7 @@ def _open(env: Env, deadline: float) -> tuple[Socket, str]:
     return sock, where
 
 
-def _connect_tcp(host: str, port: int, deadline: float) -> Socket:
+def _connect_tcp(host: str, port: int, deadline: float) -> "Socket":
     """``socket.create_connection`` on ``_socket``: each address in turn, the last error."""
     error: OSError | None = None
     for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
@@ -164,7 +162,7 @@ def _connect_tcp(host: str, port: int, deadline: float) -> Socket:
     raise error or OSError(f"{host} has no address")
 
 
-def _open_unix(env: Env, deadline: float) -> Socket:
+def _open_unix(env: "Env", deadline: float) -> "Socket":
     path = channel.unix_path(env)
     while True:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
@@ -182,7 +180,7 @@ def _open_unix(env: Env, deadline: float) -> Socket:
             time.sleep(0.05)
 
 
-def _start_tls(env: Env, sock: Socket, ctx: object, where: str, deadline: float) -> Socket:
+def _start_tls(env: "Env", sock: "Socket", ctx: object, where: str, deadline: float) -> "Socket":
     import socket
     import ssl
 
@@ -212,7 +210,7 @@ def _start_tls(env: Env, sock: Socket, ctx: object, where: str, deadline: float)
     return tls
 
 
-def cmd_pid(env: Env, argv: list[str]) -> int:
+def cmd_pid(env: "Env", argv: list[str]) -> int:
     """Print the node's OS pid."""
     sock, _ = connect(env, "pid")
     with sock:
@@ -228,7 +226,7 @@ def _show(msg: dict) -> None:
     stream.flush()
 
 
-def _ask(sock: Socket, env: Env, op: str, failed: str) -> None:
+def _ask(sock: "Socket", env: "Env", op: str, failed: str) -> None:
     """Send a lifecycle request; raise with ``failed`` when the node reports an error."""
     channel.send(sock, {"op": op})
     reply = channel.recv(sock)
@@ -236,7 +234,7 @@ def _ask(sock: Socket, env: Env, op: str, failed: str) -> None:
         raise ClientError(f"node {env.node_name} {failed}: {reply['error']}")
 
 
-def cmd_rpc(env: Env, argv: list[str]) -> int:
+def cmd_rpc(env: "Env", argv: list[str]) -> int:
     """Run code inside the node; its output comes back here."""
     if not argv:
         raise ClientError("RPC expects an expression as argument")
@@ -252,7 +250,7 @@ def cmd_rpc(env: Env, argv: list[str]) -> int:
                 return int(msg.get("status", 0))
 
 
-def cmd_remote(env: Env, argv: list[str]) -> int:
+def cmd_remote(env: "Env", argv: list[str]) -> int:
     """A Python REPL inside the running node; Ctrl-D leaves it, the node keeps running."""
     sock, _ = connect(env, "remote")
     try:
@@ -285,7 +283,7 @@ def cmd_remote(env: Env, argv: list[str]) -> int:
                 return 0
 
 
-def cmd_stop(env: Env, argv: list[str]) -> int:
+def cmd_stop(env: "Env", argv: list[str]) -> int:
     """Ask the node to stop and return once its process is gone.
 
     When it is not gone after ``RELEASE_STOP_TIMEOUT`` seconds (or does not
@@ -332,7 +330,7 @@ def _stop_options(argv: list[str]) -> bool:
     return bool(argv)
 
 
-def _local_node(env: Env) -> int | None:
+def _local_node(env: "Env") -> int | None:
     """The pid of the node of this name running on this machine, if any."""
     from pyrelease.node import nodelock
     from pyrelease.node.pidfiles import is_node_process
@@ -341,7 +339,7 @@ def _local_node(env: Env) -> int | None:
     return pid if pid is not None and is_node_process(pid) else None
 
 
-def _supervisor(env: Env, pid: int) -> int | None:
+def _supervisor(env: "Env", pid: int) -> int | None:
     """The daemon supervisor whose node ``pid`` is, None when it runs on its own."""
     from pyrelease.node.pidfiles import read_pid
 
@@ -355,7 +353,7 @@ def _supervisor(env: Env, pid: int) -> int | None:
     return supervisor if supervisor is not None and supervisor == parent else None
 
 
-def _unanswered(env: Env, pid: int, force: bool, problem: str, timeout: float) -> None:
+def _unanswered(env: "Env", pid: int, force: bool, problem: str, timeout: float) -> None:
     """The node runs here but its channel does not answer (not up yet while it
     boots, or the node is stuck): ask it to stop with SIGTERM, as a stop request
     would, then escalate (see :func:`_escalate`) if it is still there."""
@@ -376,7 +374,7 @@ def _unanswered(env: Env, pid: int, force: bool, problem: str, timeout: float) -
         _escalate(env, pid, force, timeout)
 
 
-def _escalate(env: Env, pid: int, force: bool, timeout: float) -> None:
+def _escalate(env: "Env", pid: int, force: bool, timeout: float) -> None:
     """The node did not stop in time: kill it when allowed, else say how."""
     supervisor = _supervisor(env, pid)
     if not (force or supervisor):
@@ -410,7 +408,7 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def _wait_gone(pid: object, env: Env) -> None:
+def _wait_gone(pid: object, env: "Env") -> None:
     if env.distribution != "sname" or not isinstance(pid, int):
         return
     deadline = time.monotonic() + 5
@@ -434,7 +432,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def cmd_restart(env: Env, argv: list[str]) -> int:
+def cmd_restart(env: "Env", argv: list[str]) -> int:
     """Stop and start the node's applications in the same OS process."""
     sock, _ = connect(env, "restart")
     with sock:
@@ -482,3 +480,21 @@ def main(argv: list[str]) -> int:
             flush=True,
         )
         return 1
+
+
+def run(argv: list[str]) -> None:
+    """:func:`main`, then leave at once with its status, as ``bin/NAME`` does.
+
+    A management command holds nothing to clean up (its socket is closed, it
+    starts no thread and registers no ``atexit`` function), so it skips the
+    interpreter's finalization, which costs a command more than its own work.
+    Output is flushed first; a failed flush (a closed pipe) gives status 120,
+    as the interpreter's own exit would.
+    """
+    status = main(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, or a stream closed by the code
+            status = status or 120
+    os._exit(status & 0xFF)  # what sys.exit does with any int

@@ -4,12 +4,9 @@ Order, as in the model: build-time ``sys.config`` → ``runtime.py`` → config
 providers → compile-env validation.
 """
 
-from __future__ import annotations
-
-import json
 import os
 
-from pyrelease.node import appconfig, providers
+from pyrelease.node import appconfig, jsonframe, providers
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -20,25 +17,24 @@ class BootConfigError(Exception):
     """The configuration cannot be computed; the node must not start."""
 
 
-def read_json(path: str, what: str) -> Any:
+def read_json(path: str, what: str) -> "Any":
     """Read a JSON file written at build time."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return jsonframe.load_file(path)  # json.load without importing json (boot time)
     except FileNotFoundError:
         raise BootConfigError(f"{what} {path} does not exist") from None
     except (OSError, ValueError) as exc:
         raise BootConfigError(f"{what} {path} is unreadable: {exc}") from None
 
 
-def boot_settings(vsn_dir: str) -> dict[str, Any]:
+def boot_settings(vsn_dir: str) -> "dict[str, Any]":
     """``releases/VSN/boot.json``: providers, compile-env reads, reboot flags."""
     return read_json(os.path.join(vsn_dir, "boot.json"), "boot settings")
 
 
 def compute(
-    vsn_dir: str, sys_config_path: str, env: str, settings: dict[str, Any]
-) -> dict[str, Any]:
+    vsn_dir: str, sys_config_path: str, env: str, settings: "dict[str, Any]"
+) -> "dict[str, Any]":
     """Return the final configuration for this boot (``settings`` from :func:`boot_settings`)."""
     config = read_json(sys_config_path, "sys.config")
     if os.environ.get("PYRELEASE_CONFIG_COMPUTED") != "1":
@@ -76,7 +72,7 @@ def describe_error(exc: BaseException, path: str, shown: str) -> str:
     return f"{where}: {type(exc).__name__}: {text}" if text else f"{where}: {type(exc).__name__}"
 
 
-def check_compile_env(config: dict[str, Any], reads: list[dict[str, Any]]) -> None:
+def check_compile_env(config: "dict[str, Any]", reads: "list[dict[str, Any]]") -> None:
     """Refuse to boot when a value read at build time differs at runtime."""
     for read in reads:
         now = config.get(read["app"], {}).get(read["key"], read.get("default"))

@@ -8,10 +8,7 @@ rebuilds, as in the model) or, when the release is read-only, in
 ``$RELEASE_TMP/COOKIE`` (nothing is written under a read-only release).
 """
 
-from __future__ import annotations
-
-import os
-
+from pyrelease.node.liteos import os
 from pyrelease.node.releaseenv import EnvError
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_"

@@ -9,8 +9,6 @@ OpenSSL is missing. Both give the same bytes (tested against ``hmac`` and the
 RFC 4231 vectors).
 """
 
-from __future__ import annotations
-
 import sys
 from _operator import _compare_digest as compare_digest  # what hmac.compare_digest is
 

@@ -8,8 +8,6 @@ so the bytes are exactly what ``json.dumps(obj, separators=(",", ":"))``
 writes and every JSON text ``json.loads`` accepts as UTF-8 decodes the same.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
@@ -41,7 +39,7 @@ except ImportError:  # a Python built without the accelerator: the json package
     _quote = _scan = None  # type: ignore[assignment]
 
 
-def encode(obj: dict[str, Any]) -> bytes:
+def encode(obj: "dict[str, Any]") -> bytes:
     """``obj`` as compact JSON (``json.dumps(obj, separators=(",", ":"))``), UTF-8."""
     if _quote is None:
         return _dumps(obj)
@@ -65,13 +63,13 @@ def encode(obj: dict[str, Any]) -> bytes:
     return ("{" + ",".join(parts) + "}").encode()
 
 
-def _dumps(obj: dict[str, Any]) -> bytes:
+def _dumps(obj: "dict[str, Any]") -> bytes:
     import json
 
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def decode(data: bytes) -> Any:
+def decode(data: bytes) -> "Any":
     """The JSON value in ``data`` (UTF-8); ``ValueError`` when it is not one JSON text."""
     text = data.decode()  # UnicodeDecodeError is a ValueError
     if _scan is None:
@@ -90,3 +88,23 @@ def decode(data: bytes) -> Any:
     if stop != end:
         raise ValueError("extra data after the JSON value")
     return value
+
+
+def load_file(path: str) -> "Any":
+    """The JSON value of the file at ``path`` (UTF-8), as ``json.load`` reads it.
+
+    The node's own files (``start.json``, ``sys.config``...) are read with this
+    so that booting does not import ``json``. ``OSError`` when the file cannot
+    be read; ``ValueError`` with ``json``'s own message (line and column) when
+    it is not one JSON text.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return decode(data)
+    except ValueError:
+        if _scan is None:
+            raise
+        import json  # only to describe what is wrong, as json.load would
+
+        return json.loads(data.decode())

@@ -28,6 +28,7 @@ from pyrelease.node import (
     vmargs,
 )
 from pyrelease.node.applications import Controller, ReleaseInfo, StopRequested, decide
+from pyrelease.node.evaluate import EvalError, cmd_eval
 from pyrelease.node.releaseenv import AlreadyRunning, Env, EnvError
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
@@ -42,6 +43,7 @@ class NodeError(Exception):
 
 USER_ERRORS = (
     NodeError,
+    EvalError,
     EnvError,
     AlreadyRunning,
     manifest.ManifestError,
@@ -291,26 +293,6 @@ class Node:
             except (OSError, ValueError):
                 pass
         os._exit(status)
-
-
-def cmd_eval(env: Env, argv: list[str]) -> int:
-    """Run code in a fresh node: release on the path, config loaded, nothing started."""
-    if not argv:
-        raise NodeError("EVAL expects an expression as argument")
-    boot.load_node(env, env.boot_script_clean, configload.boot_settings(env.vsn_dir))
-    bootgc.settle(vmargs.load(env.vm_args).gc_threshold)
-    code = compile(argv[0], "<eval>", "exec")
-    try:
-        exec(code, {"__name__": "__main__"})
-    except SystemExit:
-        raise
-    except BaseException as exc:
-        import traceback
-
-        tb = exc.__traceback__.tb_next if exc.__traceback__ else None
-        traceback.print_exception(type(exc), exc, tb, file=sys.stderr)
-        return 1
-    return 0
 
 
 def cmd_daemon(env: Env, argv: list[str]) -> int:

@@ -1,9 +1,8 @@
 """The boot manifest (``releases/VSN/start.json``) written at build time."""
 
-from __future__ import annotations
-
-import json
 import os
+
+from pyrelease.node import jsonframe
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -35,8 +34,8 @@ class Manifest:
     # A plain class, not a dataclass: dataclasses imports inspect (~7 ms of boot).
     def __init__(
         self, *, name: str, version: str, env: str, python_version: str,
-        include_runtime: bool, paths: tuple[str, ...], applications: tuple[AppEntry, ...],
-        extra: dict[str, Any],
+        include_runtime: bool, paths: tuple[str, ...], applications: "tuple[AppEntry, ...]",
+        extra: "dict[str, Any]",
     ) -> None:  # fmt: skip
         self.name, self.version, self.env = name, version, env
         self.python_version, self.include_runtime = python_version, include_runtime
@@ -47,11 +46,10 @@ class ManifestError(Exception):
     """The boot manifest is missing or unreadable."""
 
 
-def load(path: str) -> Manifest:
+def load(path: str) -> "Manifest":
     """Read a manifest file; raise :class:`ManifestError` with a clear message."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        data = jsonframe.load_file(path)  # json.load without importing json (boot time)
     except FileNotFoundError:
         raise ManifestError(f"boot script {path} does not exist") from None
     except (OSError, ValueError) as exc:

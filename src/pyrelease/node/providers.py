@@ -10,10 +10,6 @@ the new configuration. Configure them in ``pyproject.toml``::
     ]
 """
 
-from __future__ import annotations
-
-import importlib
-import json
 import os
 
 from pyrelease.node.appconfig import deep_merge, normalize_app
@@ -27,7 +23,7 @@ class ProviderError(Exception):
     """A config provider failed; the message names the provider and the cause."""
 
 
-def _read_file(path: str, optional: bool, parse: Any) -> dict[str, Any]:
+def _read_file(path: str, optional: bool, parse: "Any") -> "dict[str, Any]":
     path = os.path.expandvars(path)
     try:
         with open(path, "rb") as f:
@@ -43,20 +39,24 @@ def _read_file(path: str, optional: bool, parse: Any) -> dict[str, Any]:
     return {normalize_app(k): v for k, v in data.items()}
 
 
-def toml_file(config: dict[str, Any], *, path: str, optional: bool = False) -> dict[str, Any]:
+def toml_file(config: "dict[str, Any]", *, path: str, optional: bool = False) -> "dict[str, Any]":
     """Merge a TOML file whose top-level tables are applications."""
     import tomllib
 
     return deep_merge(config, _read_file(path, optional, tomllib.load))
 
 
-def json_file(config: dict[str, Any], *, path: str, optional: bool = False) -> dict[str, Any]:
+def json_file(config: "dict[str, Any]", *, path: str, optional: bool = False) -> "dict[str, Any]":
     """Merge a JSON file whose top-level keys are applications."""
+    import json
+
     return deep_merge(config, _read_file(path, optional, json.load))
 
 
-def env_vars(config: dict[str, Any], *, app: str, prefix: str) -> dict[str, Any]:
+def env_vars(config: "dict[str, Any]", *, app: str, prefix: str) -> "dict[str, Any]":
     """Set ``app``'s keys from ``PREFIX_KEY`` variables (values parsed as JSON when they can be)."""
+    import json
+
     values: dict[str, Any] = {}
     for name in sorted(os.environ):
         if name.startswith(prefix) and len(name) > len(prefix):
@@ -72,10 +72,12 @@ def env_vars(config: dict[str, Any], *, app: str, prefix: str) -> dict[str, Any]
 BUILTIN = {"toml": toml_file, "json": json_file, "env": env_vars}
 
 
-def resolve(ref: str) -> Any:
+def resolve(ref: str) -> "Any":
     """Resolve a builtin name or ``module:callable`` reference."""
     if ref in BUILTIN:
         return BUILTIN[ref]
+    import importlib
+
     module, _, attr = ref.partition(":")
     obj: Any = importlib.import_module(module)
     for part in attr.split("."):
@@ -83,7 +85,7 @@ def resolve(ref: str) -> Any:
     return obj
 
 
-def apply(config: dict[str, Any], specs: list[dict[str, Any]]) -> dict[str, Any]:
+def apply(config: "dict[str, Any]", specs: "list[dict[str, Any]]") -> "dict[str, Any]":
     """Run each provider in order over the configuration."""
     for spec in specs:
         args = dict(spec.get("args", {}))

@@ -4,9 +4,7 @@ Kept apart from ``main`` so the management commands (``pid``, ``rpc``,
 ``stop``...) import only what they need and answer fast.
 """
 
-from __future__ import annotations
-
-import os
+from pyrelease.node.liteos import os
 
 
 class EnvError(Exception):
@@ -20,7 +18,7 @@ class AlreadyRunning(Exception):
     """Another node with the same name is already listening."""
 
 
-def default_data(environ: os._Environ[str] | dict[str, str], name: str) -> str:
+def default_data(environ: "os._Environ[str] | dict[str, str]", name: str) -> str:
     """``RELEASE_DATA`` when unset: systemd's ``STATE_DIRECTORY``, else the user's data folder.
 
     Outside the release, so that it survives rebuilds and deploys.
@@ -56,7 +54,7 @@ def writable(path: str) -> bool:
 class Env:
     """The release's environment as seen by the node and by management commands."""
 
-    def __init__(self, environ: os._Environ[str] | dict[str, str]) -> None:
+    def __init__(self, environ: "os._Environ[str] | dict[str, str]") -> None:
         try:
             self.root = environ["RELEASE_ROOT"]
             self.name = environ["RELEASE_NAME"]

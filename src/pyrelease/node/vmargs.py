@@ -10,12 +10,9 @@ channel's TLS files ``--tls-cert PATH``, ``--tls-key PATH``, ``--tls-ca PATH``
 (see ``tlsconfig``).
 """
 
-from __future__ import annotations
-
-import os
 import sys
 
-from pyrelease.node import bootgc
+from pyrelease.node.liteos import os
 
 STARTUP_FLAGS_WITH_VALUE = ("-X", "-W")
 STARTUP_FLAGS = ("-O", "-OO", "-u", "-B", "-b")
@@ -49,6 +46,8 @@ class VmArgs:
         if self.recursion_limit is not None:
             sys.setrecursionlimit(self.recursion_limit)
         if self.boot_gc == "normal":
+            from pyrelease.node import bootgc  # not for management commands: boot time
+
             bootgc.settle(self.gc_threshold, freeze=False)
         if self.switch_interval is not None:
             sys.setswitchinterval(self.switch_interval)
@@ -64,7 +63,7 @@ def _number(path: str, lineno: int, text: str, kind: type) -> int | float:
     return value
 
 
-def parse(text: str, path: str = "vm.args") -> VmArgs:
+def parse(text: str, path: str = "vm.args") -> "VmArgs":
     """Parse the content of a ``vm.args`` file; raise :class:`VmArgsError` on bad lines."""
     args = VmArgs()
     for lineno, raw in enumerate(text.splitlines(), 1):
@@ -100,10 +99,10 @@ def parse(text: str, path: str = "vm.args") -> VmArgs:
     return args
 
 
-_loaded: dict[str, VmArgs] = {}
+_loaded: "dict[str, VmArgs]" = {}
 
 
-def load(path: str) -> VmArgs:
+def load(path: str) -> "VmArgs":
     """Read and parse ``vm.args`` (once per process); a missing file means no settings."""
     if path not in _loaded:
         try:
@@ -114,7 +113,7 @@ def load(path: str) -> VmArgs:
     return _loaded[path]
 
 
-def reexec(args: VmArgs, script: str, argv: list[str]) -> None:
+def reexec(args: "VmArgs", script: str, argv: list[str]) -> None:
     """Replace this process with one that has the start-up flags applied."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env[REEXEC_MARK] = "1"
