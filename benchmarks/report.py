@@ -142,7 +142,8 @@ START_TARGETS = {
     "start_to_200": "`start` → first 200 ≤ 1.15x venv and < PyInstaller onedir "
     "(interactive: modules imported on demand, as in the venv)",
     "start_to_first_page": "`start` → first `/` served ≤ 1.15x venv and < PyInstaller onedir "
-    "(embedded: Jinja2 imported before ready in pyrelease, at the first `/` elsewhere)",
+    "(embedded: `demo.views` and its C extension imported before ready in pyrelease, "
+    "at the first `/` elsewhere)",
 }
 
 
@@ -370,7 +371,8 @@ def _runtime_table(r: dict) -> list[str]:
     lines += [
         "",
         "start → first 200: `GET /health` polled every 2 ms; start → first `/` served: "
-        "then one `GET /` (the page that needs Jinja2, imported lazily unless preloaded). "
+        "then one `GET /` (the page that needs `demo.views` and its C extension, imported "
+        "lazily unless preloaded). "
         "stop → gone: SIGTERM to the process, except `(stop)`: `bin/demo stop` (a client "
         "process that connects, authenticates and asks) until the node's process is gone. "
         f"Model: start → answer {MODEL['start_to_200']}, stop → gone {MODEL['stop_to_gone']}, "

@@ -14,7 +14,8 @@ own index settings, build isolation); that wheel is kept in
 ``_build/ENV/wheels/`` under the digest of the sources, so a rebuild of the
 environment (``--force``, a new lock) reinstalls unchanged local packages
 without building them again. A wheel installs the same files as the directory
-it was built from, so the release is the same either way.
+it was built from, so the release is the same either way. Compiled extensions
+are built with their source directory mapped away (:mod:`pyrelease.buildpaths`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags
 
+from pyrelease.buildpaths import path_independent_env
 from pyrelease.console import Console
 from pyrelease.errors import BuildError
 from pyrelease.lockfile import LockedArtifact, read_lock, without
@@ -121,8 +123,8 @@ def uv_executable() -> str | None:
         return None
 
 
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise BuildError(f"installing {what} into the build environment failed:\n{tail}")
@@ -156,8 +158,10 @@ def _wheel_for(package: Path, digest: str, cache: Path) -> tuple[Path, bool]:
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=cache))
     try:
+        # Built where it is, its path mapped away: the same sources give the same wheel.
         _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "wheel",
-              "--no-deps", "--wheel-dir", str(staging), str(package)], f"{package}")  # fmt: skip
+              "--no-deps", "--wheel-dir", str(staging), str(package)], f"{package}",
+             env=path_independent_env([package]))  # fmt: skip
         built = sorted(staging.glob("*.whl"))
         if len(built) != 1:
             raise BuildError(f"building {package} gave {len(built)} wheels instead of one")
