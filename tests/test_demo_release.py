@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from helpers import (
+    DEMO,
     build_demo,
+    copy_project,
     free_port,
     http_get,
     node,
@@ -220,3 +222,22 @@ def test_rebuild_without_overwrite_refuses_without_terminal(demo) -> None:
     assert "release demo-0.1.0 already exists" in again.stderr
     assert "--overwrite" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_a_release_for_another_python_compiles_its_extension_for_that_python(
+    tmp_path: Path,
+) -> None:
+    # pyrelease runs on 3.11; the release bundles 3.12: the demo's C extension must
+    # be built for 3.12 (pip's wheel for the build environment's Python), or it
+    # cannot even be installed there.
+    runtime = Path("/root/.pyenv/versions/3.12.1")
+    if not (runtime / "bin" / "python3.12").exists():
+        pytest.skip(f"CPython 3.12 is not installed at {runtime}")
+    project = copy_project(DEMO, tmp_path / "demo")
+    built = pyrelease("build", "--include-runtime", str(runtime), cwd=project)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    script = project / "_build" / "prod" / "rel" / "demo" / "bin" / "demo"
+    out = run(script, "eval", "import demo_speedups, sys; print(sys.version_info[:2], "
+              "demo_speedups.fnv1a(b'a'))")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"(3, 12) {0xAF63DC4C8601EC8C}\n"
