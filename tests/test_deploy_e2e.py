@@ -62,7 +62,7 @@ def tarballs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             runtime.write_text(runtime.read_text() + BROKEN_RUNTIME)
         result = pyrelease("build", "--version", version, "--overwrite", cwd=project)
         assert result.returncode == 0, result.stdout + result.stderr
-        found[version] = project / "_build" / "prod" / f"demo-{version}.tar.gz"
+        found[version] = project / "_build" / "prod" / f"demo-{version}.tar.xz"
         assert found[version].is_file()
     return found
 
