@@ -274,7 +274,7 @@ def test_two_checkouts_give_identical_tarballs_and_edits_rebuild_one_member(
         timeout=600,
     )
     assert result.returncode == 0, result.stderr
-    tarball = "_build/prod/all-1.0.0.tar.gz"
+    tarball = "_build/prod/all-1.0.0.tar.xz"
     assert (other / tarball).read_bytes() == (built / tarball).read_bytes()
 
     # The up-to-date check: an edit in a member the release holds is noticed, and only
