@@ -13,12 +13,12 @@
       toolVersion = (builtins.fromTOML (builtins.readFile ./pyproject.toml)).project.version;
       mkRelease = import ./nix/mk-release.nix { toolSrc = ./src/pyrelease; inherit toolVersion; };
 
-      # The example built here: examples/demo-nix, whose distributions all have
-      # their sources in this repository (its demo-extra lives in ../demo).
-      example = { src = ./examples; subdir = "demo-nix"; };
+      # The example built here: examples/demo, whose distributions (the demo, its C
+      # extension demo-speedups, demo-extra) all have their sources in this repository.
+      example = { src = ./examples/demo; };
       exampleReleases = import ./nix/releases.nix
-        (builtins.fromTOML (builtins.readFile ./examples/demo-nix/pyproject.toml));
-      exampleLock = builtins.fromJSON (builtins.readFile ./examples/demo-nix/pyrelease.lock.json);
+        (builtins.fromTOML (builtins.readFile ./examples/demo/pyproject.toml));
+      exampleLock = builtins.fromJSON (builtins.readFile ./examples/demo/pyrelease.lock.json);
       darwin = system: builtins.match ".*-darwin" system != null;
       defaultTriple = pkgs: import ./nix/triple.nix pkgs.stdenv.hostPlatform;
 

@@ -178,7 +178,8 @@ def _runtime_table(r: dict) -> list[str]:
     lines += [
         "",
         "start → first 200: `GET /health` polled every 2 ms; start → first `/` served: "
-        "then one `GET /` (the page the demo imports lazily, unless preloaded). "
+        "then one `GET /` (the page that needs `demo.views` and its C extension, imported "
+        "lazily unless preloaded). "
         "stop → gone: SIGTERM to the process, except `(stop)`: `bin/demo stop` (a client "
         "process that connects, authenticates and asks) until the node's process is gone. "
         + (

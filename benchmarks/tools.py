@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,8 @@ WHEEL_REQUIREMENTS = BENCH / "requirements-wheelhouse.txt"
 PEX_PIP_VERSION = "26.0.1"
 #: Only pex needs these from the wheelhouse.
 PEX_ONLY_WHEELS = {"pip", "wheel", "packaging"}
+#: The demo's distributions, all local directories (what every tool installs).
+LOCAL_PACKAGES = [".", "./packages/demo-speedups", "./packages/demo-extra"]
 #: The file the "edit one source file" rebuilds change, and the distribution it belongs to.
 EDITED_FILE = Path("src/demo/stats.py")
 EDITED_DIST = "demo"
@@ -81,18 +82,13 @@ def base_python(python: Path) -> Path:
 
 
 def wheel_pins(with_pex: bool) -> dict[str, str]:
-    """name → version for the wheelhouse; the demo's lock decides jinja2 and markupsafe."""
+    """name → version for the wheelhouse (the demo itself needs only setuptools)."""
     pins = {}
     for line in WHEEL_REQUIREMENTS.read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
             name, version = line.split("==")
             pins[name.lower()] = version
-    lock = DEMO / "pylock.toml"
-    if lock.is_file():
-        for pkg in tomllib.loads(lock.read_text()).get("packages", []):
-            if pkg["name"].lower() in pins and "version" in pkg:
-                pins[pkg["name"].lower()] = pkg["version"]
     if not with_pex:
         pins = {k: v for k, v in pins.items() if k not in PEX_ONLY_WHEELS}
     return pins
@@ -167,15 +163,13 @@ def tool_versions(setup: Setup) -> dict[str, str]:
 def copy_demo(
     dest: Path, setup: Setup, strip: str | None = None, options: list[str] | None = None
 ) -> Path:
-    """A copy of examples/demo with an offline lock; ``strip`` is a TOML value or None;
-    ``options`` are more TOML lines for the ``demo`` release's table."""
+    """A copy of examples/demo (its committed lock names only its local packages);
+    ``strip`` is a TOML value or None; ``options`` are more TOML lines for the ``demo``
+    release's table."""
     shutil.copytree(
         DEMO, dest,
-        ignore=shutil.ignore_patterns(
-            "_build", "build", "dist", "*.egg-info", "__pycache__", "pylock.toml", "uv.lock"
-        ),
+        ignore=shutil.ignore_patterns("_build", "build", "dist", "*.egg-info", "__pycache__"),
     )  # fmt: skip
-    write_demo_lock(dest, setup.wheelhouse)
     lines = [*([] if strip is None else [f"strip = {strip}"]), *(options or [])]
     if lines:
         pyproject = dest / "pyproject.toml"
@@ -186,29 +180,6 @@ def copy_demo(
         added = "".join(f"{line}\n" for line in lines)
         pyproject.write_text(text.replace(header, f"{header}{added}", 1))
     return dest
-
-
-def write_demo_lock(project: Path, wheelhouse: Path) -> None:
-    """A PEP 751 lock: the project and demo-extra as directories, the rest as local wheels."""
-    lines = ['lock-version = "1.0"', 'created-by = "pyrelease-benchmarks"', ""]
-    for name, path in (("demo", "."), ("demo-extra", "packages/demo-extra")):
-        lines += ["[[packages]]", f'name = "{name}"', f'directory = {{ path = "{path}" }}', ""]
-    pins = wheel_pins(with_pex=False)
-    for name in demo_third_party():
-        wheel = find_wheel(wheelhouse, name, pins[name])
-        if wheel is None:
-            raise RuntimeError(f"{name} {pins[name]} is not in {wheelhouse}")
-        lines += lock_entry(name, pins[name], wheel)
-    (project / "pylock.toml").write_text("\n".join(lines))
-
-
-def demo_third_party() -> list[str]:
-    """The wheelhouse packages the demo installs: Jinja2 and MarkupSafe while it depends on
-    Jinja2, none once it needs only the standard library."""
-    project = tomllib.loads((DEMO / "pyproject.toml").read_text()).get("project", {})
-    names = {dep.split(";")[0].split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip()
-             for dep in project.get("dependencies", [])}  # fmt: skip
-    return ["jinja2", "markupsafe"] if "jinja2" in {n.lower() for n in names} else []
 
 
 def edit_source(project: Path, n: int) -> None:
@@ -342,7 +313,7 @@ class Venv(Tool):
     def commands(self, project: Path, kind: str) -> list[list[str]]:
         venv = self.artifact(project)
         python = str(venv / "bin" / "python")
-        dirs = [".", "./packages/demo-extra"]
+        dirs = LOCAL_PACKAGES
         if kind == "cold":
             return [
                 [str(self.setup.host_python), "-m", "venv", str(venv)],
@@ -372,7 +343,7 @@ class Pex(Tool):
              "--python", str(self.setup.host_python),
              "--no-pypi", "--find-links", str(self.setup.wheelhouse),
              "-D", str(self.setup.runner_dir), "-m", "demo_runner",
-             ".", "./packages/demo-extra", "-o", str(self.artifact(project))]
+             *LOCAL_PACKAGES, "-o", str(self.artifact(project))]
         ]  # fmt: skip
 
     def artifact(self, project: Path) -> Path:
@@ -394,7 +365,7 @@ class Shiv(Tool):
              "-e", "demo_runner:main", "--site-packages", str(self.setup.runner_dir),
              "-o", str(self.artifact(project)),
              "--no-index", "--find-links", str(self.setup.wheelhouse),
-             ".", "./packages/demo-extra"]
+             *LOCAL_PACKAGES]
         ]  # fmt: skip
 
     def artifact(self, project: Path) -> Path:
@@ -427,7 +398,7 @@ class PyInstaller(Tool):
             "install",
             "--quiet",
         ]
-        dirs = [".", "./packages/demo-extra"]
+        dirs = LOCAL_PACKAGES
         work = project / "build-pyinstaller"
         pyinstaller = [
             self.tool("pyinstaller"), "--noconfirm", "--onedir", "--name", "demo",

@@ -10,7 +10,8 @@
 #
 # Optional too: `triple` (default: the platform of `pkgs`), `subdir` (the project's
 # folder inside `src`, when its local packages live beside it) and `closure`.
-# The result is the release directory; `.tarball` is NAME-VSN.tar.gz and `.closure`
+# The result is the release directory; `.tarball` is NAME-VSN.tar.xz (.tar.gz with the
+# release's `tar_format = "gz"`), the bytes of `pyrelease build`'s tar step, and `.closure`
 # the release that keeps its Python in the Nix store.
 { toolSrc, toolVersion }:
 { pkgs
@@ -45,7 +46,7 @@ built // {
   tarball = import ./tarball.nix {
     inherit pkgs pyrelease;
     release = built;
-    fileName = "${name}-${version}.tar.gz";
+    fileName = "${name}-${version}.tar.${releases.tarFormat name}";
   };
   closure = build true;
   inherit pyrelease python;

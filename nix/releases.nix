@@ -1,11 +1,12 @@
 # The releases of a project, from its parsed pyproject.toml (builtins.fromTOML):
 #   { names = [ "demo" "demo_minimal" ]; default = "demo"; version = name: "0.1.0";
-#     versionWith = dists: name: "0.1.0"; }
+#     versionWith = dists: name: "0.1.0"; tarFormat = name: "xz"; }
 # `default` follows `pyrelease build`: default_release, else the only release,
 # else one named after the project. The root of a uv workspace may have no
 # [project] (a virtual root): its releases then need their own `version`, or
 # `version = { from_dist = "NAME" }`, which `versionWith` looks up in `dists`
-# (distribution name -> version, e.g. from pyrelease.lock.json).
+# (distribution name -> version, e.g. from pyrelease.lock.json). `tarFormat` is
+# the release's `tar_format` ("xz" unless it says "gz"), as the `tar` step reads it.
 pyproject:
 let
   project = pyproject.project or (throw "pyrelease: pyproject.toml has no [project] table and no [tool.pyrelease.releases]");
@@ -34,8 +35,11 @@ let
       dists.${dist} or (throw "pyrelease: release '${name}' takes its version from '${v.from_dist}', which pyrelease.lock.json does not list; run `pyrelease nix-lock` again")
     else if pyproject ? project then project.version
     else throw "pyrelease: release '${name}' has no version and pyproject.toml has no [project]: set `version` in [tool.pyrelease.releases.${name}]";
+  tarFormat = name:
+    let table = tables.${name} or { }; in
+    if builtins.isAttrs table then table.tar_format or "xz" else "xz";
 in
 {
-  inherit names default versionWith;
+  inherit names default versionWith tarFormat;
   version = versionWith { };
 }

@@ -32,8 +32,11 @@ STUB_NEEDS = "setuptools, wheel, click, jinja2, packaging, installer, pip"
 
 
 def stub_usable() -> bool:
-    """The stub builds with Debian's python3.11 and its packages, and patchelf."""
+    """The stub builds with Debian's python3.11 and its packages (and its headers, for
+    the example's C extension), and patchelf."""
     if not Path("/usr/bin/python3.11").exists() or not shutil.which("patchelf"):
+        return False
+    if not Path("/usr/include/python3.11/Python.h").exists():
         return False
     probe = subprocess.run(
         ["/usr/bin/python3.11", "-c", f"import {STUB_NEEDS}"], capture_output=True
@@ -43,7 +46,7 @@ def stub_usable() -> bool:
 
 SKIP_REASON = (
     "needs nix and the stub's host tools: /usr/bin/python3.11 with Debian's python3-"
-    f"{{{STUB_NEEDS}}}, and patchelf (.ci/run installs them)"
+    f"{{{STUB_NEEDS}}} and python3.11-dev, gcc and patchelf (.ci/run installs them)"
 )
 
 

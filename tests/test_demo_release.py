@@ -7,12 +7,15 @@ import os
 import shutil
 import signal
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from helpers import (
+    DEMO,
     build_demo,
+    copy_project,
     free_port,
     http_get,
     node,
@@ -22,6 +25,14 @@ from helpers import (
 )
 
 pytestmark = pytest.mark.e2e
+
+
+def _fnv1a(data: bytes) -> int:
+    """64-bit FNV-1a in Python, to check the demo's C extension against."""
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +60,9 @@ def test_release_layout(script: Path) -> None:
         root / "releases" / "start_erl.data"
     ).read_text().endswith(" 0.1.0")
     libs = sorted(p.name for p in (root / "lib").iterdir())
-    assert any(n.startswith("jinja2-") for n in libs)
-    assert any(n.startswith("markupsafe-") for n in libs)
-    assert "demo-0.1.0" in libs and "demo_extra-0.2.0" in libs
+    # Every distribution is a local package of the example: the C extension is compiled.
+    assert libs == ["demo-0.1.0", "demo_extra-0.2.0", "demo_speedups-0.1.0"]
+    assert list((root / "lib" / "demo_speedups-0.1.0" / "demo_speedups").glob("_fnv.*.so"))
     vsn = root / "releases" / "0.1.0"
     for name in (
         "start.json",
@@ -72,11 +83,12 @@ def test_release_layout(script: Path) -> None:
     assert "libc.so.6" in info["needed_libs"]
     start = json.loads((vsn / "start.json").read_text())
     order = [a["name"] for a in start["applications"]]
-    assert order.index("markupsafe") < order.index("jinja2") < order.index("demo")
+    assert order.index("demo-speedups") < order.index("demo")
     assert order[-1] == "demo-extra"
-    # demo.views is imported by a function of the start callable's module, and brings Jinja2.
+    # demo.views is imported by a function of the start callable's module, and brings
+    # the C extension.
     assert start["preload"][0] == "demo.app"
-    assert {"demo.views", "jinja2", "markupsafe"} <= set(start["preload"])
+    assert {"demo.views", "demo_speedups", "demo_speedups._fnv"} <= set(start["preload"])
 
 
 def test_strip_ships_sourceless_pyc_and_no_build_paths(demo, script: Path) -> None:
@@ -158,6 +170,11 @@ def test_start_serves_http_and_sigterm_stops_in_reverse_order(script: Path) -> N
         status, body = wait_http(f"http://127.0.0.1:{port}/", n.proc)
         assert status == 200
         assert "Hi from demo 0.1.0" in body
+        # The page's ETag is the FNV-1a hash of the body, computed by the C extension.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/page", timeout=10) as page:
+            html = page.read()
+            assert page.headers["ETag"] == f'"{_fnv1a(html):016x}"'
+        assert b"<h1>Hi from demo 0.1.0!</h1>" in html
         _, info = http_get(f"http://127.0.0.1:{port}/info")
         data = json.loads(info)
         root = str(script.parent.parent)
@@ -199,7 +216,7 @@ def test_runs_after_move_with_build_python_hidden(script: Path, tmp_path: Path) 
     pyenv = Path("/root/.pyenv")
     hide = [str(p) for p in (prefix, pyenv) if p.exists()]
     mounts = " && ".join(f"mount -t tmpfs tmpfs {h}" for h in hide)
-    code = "import sys, ssl, json, markupsafe._speedups; print(sys.prefix)"
+    code = "import sys, ssl, json, demo_speedups._fnv; print(sys.prefix)"
     cmd = f"{mounts} && {moved}/bin/demo eval '{code}'"
     out = subprocess.run(
         ["unshare", "--mount", "--map-root-user", "sh", "-c", cmd],
@@ -220,3 +237,22 @@ def test_rebuild_without_overwrite_refuses_without_terminal(demo) -> None:
     assert "release demo-0.1.0 already exists" in again.stderr
     assert "--overwrite" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_a_release_for_another_python_compiles_its_extension_for_that_python(
+    tmp_path: Path,
+) -> None:
+    # pyrelease runs on 3.11; the release bundles 3.12: the demo's C extension must
+    # be built for 3.12 (pip's wheel for the build environment's Python), or it
+    # cannot even be installed there.
+    runtime = Path("/root/.pyenv/versions/3.12.1")
+    if not (runtime / "bin" / "python3.12").exists():
+        pytest.skip(f"CPython 3.12 is not installed at {runtime}")
+    project = copy_project(DEMO, tmp_path / "demo")
+    built = pyrelease("build", "--include-runtime", str(runtime), cwd=project)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    script = project / "_build" / "prod" / "rel" / "demo" / "bin" / "demo"
+    out = run(script, "eval", "import demo_speedups, sys; print(sys.version_info[:2], "
+              "demo_speedups.fnv1a(b'a'))")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"(3, 12) {0xAF63DC4C8601EC8C}\n"

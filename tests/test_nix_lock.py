@@ -207,8 +207,8 @@ def test_platform_rules() -> None:
     )
 
 
-def test_the_nix_examples_lock_is_what_nix_lock_writes(tmp_path: Path) -> None:
-    example = REPO / "examples" / "demo-nix"
+def test_the_examples_lock_is_what_nix_lock_writes(tmp_path: Path) -> None:
+    example = REPO / "examples" / "demo"
     out = tmp_path / "pyrelease.lock.json"
     result = pyrelease("nix-lock", "--python-version", "3.11", "-o", str(out), cwd=example)
     assert result.returncode == 0, result.stderr

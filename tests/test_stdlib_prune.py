@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import DEMO, copy_project, ensure_demo_lock, free_port, node, pyrelease, run, wait_http
+from helpers import DEMO, copy_project, free_port, node, pyrelease, run, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -23,15 +23,27 @@ RECORDER = Path(__file__).parent / "fixtures" / "importrecorder"
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     project = copy_project(DEMO, tmp_path_factory.mktemp("prune") / "demo")
-    ensure_demo_lock(project)
+    # A third-party dependency from the package index (Jinja2 and MarkupSafe, with its
+    # C extension), locked now, beside the demo's local packages.
     pyproject = project / "pyproject.toml"
     text = pyproject.read_text().replace(
+        'dependencies = ["demo-speedups"]', 'dependencies = ["demo-speedups", "jinja2>=3.1"]', 1
+    )
+    assert "jinja2" in text
+    text = text.replace(
         'applications = { demo-extra = "permanent" }',
         'applications = { demo-extra = "permanent" }\n'
         'prune_stdlib = { keep = ["wave"], drop = ["pydoc"] }',
         1,
     )
     pyproject.write_text(text)
+    (project / "pylock.toml").unlink()
+    lock = subprocess.run(
+        [sys.executable, "-m", "pip", "lock", "--quiet", ".", "./packages/demo-speedups",
+         "./packages/demo-extra", "-o", "pylock.toml"],
+        cwd=project, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert lock.returncode == 0, lock.stderr
     result = pyrelease("build", cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     return project / "_build" / "prod" / "rel" / "demo", result.stdout

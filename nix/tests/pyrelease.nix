@@ -9,4 +9,8 @@ in
     expr = builtins.match ".*#!.*/bin/python3.*from pyrelease.cli import main.*" (builtins.replaceStrings [ "\n" ] [ " " ] tool.cmd) != null;
     expected = true;
   };
+  testTarFormatFromTheFileName = {
+    expr = builtins.match ".*dest.name.endswith[(].[.]gz.[)].*" (builtins.replaceStrings [ "\n" ] [ " " ] tool.cmd) != null;
+    expected = true;
+  };
 }

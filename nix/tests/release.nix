@@ -3,7 +3,7 @@ let
   pkgs = import ./fake-pkgs.nix { };
   args = {
     inherit pkgs;
-    pyrelease = "/tool"; python = "/python"; src = "/src"; subdir = "demo-nix";
+    pyrelease = "/tool"; python = "/python"; src = "/src"; subdir = "demo";
     release = "demo"; version = "0.1.0"; triple = "x86_64-unknown-linux-gnu"; findLinks = "/links";
   };
   drv = release args;
@@ -17,7 +17,7 @@ in
       "build demo --offline --find-links /links"
       "--target x86_64-unknown-linux-gnu"
       "--include-runtime /python"
-      "cd [$]TMPDIR/src/demo-nix"
+      "cd [$]TMPDIR/src/demo"
     ];
     expected = [ true true true true ];
   };

@@ -9,12 +9,15 @@ Both install exactly the lock's artifacts, checked against its hashes.
 
 The environment is rebuilt from scratch when the lock or the Python changes.
 A local package (the project, a directory the lock names) is installed again
-when its sources changed, from a wheel built with pip (``pip wheel``, pip's
-own index settings, build isolation); that wheel is kept in
-``_build/ENV/wheels/`` under the digest of the sources, so a rebuild of the
+when its sources changed, from a wheel built with pip for the environment's
+Python (``pip --python VENV wheel``, pip's own index settings, build
+isolation), so a compiled extension matches the release's Python; that wheel
+is kept in ``_build/ENV/wheels/`` under the digest of the sources and that
+Python's version, so a rebuild of the
 environment (``--force``, a new lock) reinstalls unchanged local packages
 without building them again. A wheel installs the same files as the directory
-it was built from, so the release is the same either way.
+it was built from, so the release is the same either way. Compiled extensions
+are built with their source directory mapped away (:mod:`pyrelease.buildpaths`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags
 
+from pyrelease.buildpaths import path_independent_env
 from pyrelease.console import Console
 from pyrelease.errors import BuildError
 from pyrelease.lockfile import LockedArtifact, read_lock, without
@@ -121,8 +125,8 @@ def uv_executable() -> str | None:
         return None
 
 
-def _run(cmd: list[str], what: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise BuildError(f"installing {what} into the build environment failed:\n{tail}")
@@ -146,9 +150,16 @@ def _pip(args: list[str], venv: Path, what: str, *, uv: bool = False) -> None:
           "--disable-pip-version-check", "--no-input", "install", *args], what)  # fmt: skip
 
 
-def _wheel_for(package: Path, digest: str, cache: Path) -> tuple[Path, bool]:
-    """A wheel of the local ``package`` for sources ``digest``: (path, reused)."""
-    key = hashlib.sha256(f"{package}\0{digest}".encode()).hexdigest()[:24]
+def _wheel_for(
+    package: Path, digest: str, cache: Path, venv: Path, python_version: str
+) -> tuple[Path, bool]:
+    """A wheel of the local ``package`` for sources ``digest``: (path, reused).
+
+    Built by pip running for the environment's Python (``pip --python``), so a
+    compiled extension is built for the release's Python, not for the one
+    running pyrelease; the cache key holds that Python's version.
+    """
+    key = hashlib.sha256(f"{package}\0{digest}\0{python_version}".encode()).hexdigest()[:24]
     slot = cache / key
     found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
     if len(found) == 1:
@@ -156,8 +167,11 @@ def _wheel_for(package: Path, digest: str, cache: Path) -> tuple[Path, bool]:
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=cache))
     try:
-        _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "wheel",
-              "--no-deps", "--wheel-dir", str(staging), str(package)], f"{package}")  # fmt: skip
+        # Built where it is, its path mapped away: the same sources give the same wheel.
+        _run([sys.executable, "-m", "pip", "--python", str(venv_python(venv)),
+              "--disable-pip-version-check", "--no-input", "wheel",
+              "--no-deps", "--wheel-dir", str(staging), str(package)], f"{package}",
+             env=path_independent_env([package]))  # fmt: skip
         built = sorted(staging.glob("*.whl"))
         if len(built) != 1:
             raise BuildError(f"building {package} gave {len(built)} wheels instead of one")
@@ -275,7 +289,9 @@ def prepare(
             cache = wheel_cache or venv.parent / "wheels"
             wheels, reused = [], []
             for package in changed:
-                wheel, hit = _wheel_for(Path(package), stamp["sources"][package], cache)
+                wheel, hit = _wheel_for(
+                    Path(package), stamp["sources"][package], cache, venv, python_version
+                )
                 wheels.append(str(wheel))
                 if hit:
                     reused.append(wheel.name.split("-")[0])

@@ -15,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pyrelease.buildpaths import path_independent_env
 from pyrelease.errors import BuildError, ConfigError
 from pyrelease.lockfile import LockedArtifact
 
@@ -77,7 +78,9 @@ def build_local_wheels(dirs: list[str], python_version: str) -> tuple[Path, list
     tmp = Path(tempfile.mkdtemp(prefix="pyrelease-offline-"))
     cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--no-input"]
     cmd += ["--no-index", "--no-deps", "--no-build-isolation", "-w", str(tmp), *dirs]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # Their directories are mapped away: a build in another checkout (or in Nix's
+    # sandbox) compiles the same extension bytes.
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=path_independent_env(dirs))
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise BuildError(

@@ -1,7 +1,8 @@
 """The demo HTTP service: ``start(ctx)`` serves until the node stops it.
 
-Routes: ``GET /`` (a greeting rendered with Jinja2), ``GET /health`` and
-``GET /info`` (JSON about the release and the interpreter); anything else 404.
+Routes: ``GET /`` (a greeting rendered from a template, with an ETag computed by
+the C extension ``demo_speedups``), ``GET /page`` (the same as HTML), ``GET /health``
+and ``GET /info`` (JSON about the release and the interpreter); anything else 404.
 Config keys (``ctx.config``): ``host``, ``port`` (0 picks a free port; the log
 line shows the real one) and ``greeting``.
 """
@@ -16,7 +17,7 @@ from demo import stats
 
 DEFAULTS = {"host": "127.0.0.1", "port": 4000, "greeting": "Hello"}
 # Reported by /info: which modules are loaded, to tell embedded from interactive mode.
-WATCHED_MODULES = ["demo.views", "demo.tasks", "demo_extra", "jinja2", "markupsafe"]
+WATCHED_MODULES = ["demo.views", "demo.tasks", "demo_extra", "demo_speedups", "demo_speedups._fnv"]
 
 
 def _say(line: str) -> None:
@@ -30,8 +31,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         stats.record_request()
-        if self.path == "/":
-            self._send(200, "text/plain; charset=utf-8", self._index())
+        if self.path in ("/", "/page"):
+            self._page(html=self.path == "/page")
         elif self.path == "/health":
             self._send(200, "text/plain; charset=utf-8", "ok\n")
         elif self.path == "/info":
@@ -40,11 +41,14 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, "text/plain; charset=utf-8", "not found\n")
 
-    def _index(self) -> str:
+    def _page(self, html: bool) -> None:
         # Imported here, not at the top: this is the lazily loaded module.
         views = importlib.import_module("demo.views")
         release = self.server.ctx.release
-        return views.render_index(self.server.settings["greeting"], release.name, release.version)
+        render = views.render_page if html else views.render_index
+        body = render(self.server.settings["greeting"], release.name, release.version)
+        kind = "text/html" if html else "text/plain"
+        self._send(200, f"{kind}; charset=utf-8", body, {"ETag": views.etag(body)})
 
     def _info(self) -> dict:
         release = self.server.ctx.release
@@ -63,11 +67,15 @@ class Handler(BaseHTTPRequestHandler):
             "requests": stats.connected(),
         }
 
-    def _send(self, status: int, content_type: str, text: str) -> None:
+    def _send(
+        self, status: int, content_type: str, text: str, headers: dict[str, str] | None = None
+    ) -> None:
         body = text.encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 

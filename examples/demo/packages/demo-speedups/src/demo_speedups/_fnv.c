@@ -1,4 +1,4 @@
-/* 64-bit FNV-1a of a bytes-like object: a compiled extension for the Nix example. */
+/* 64-bit FNV-1a of a bytes-like object: the demo's compiled extension. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
