@@ -143,7 +143,8 @@ def _fill(release: Release, root: Path) -> None:
         scrub_store_paths(root)
     copy_overlays(release, root)
     if info is not None and spec.prune_stdlib.enabled:
-        prune_runtime(release, root, info.dir_name, info.python_rel, libs)
+        prune_runtime(release, root, info.dir_name, info.python_rel, libs, graph)
+        graph.save()
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"
     if old_cookie.is_file() and not new_cookie.exists():
