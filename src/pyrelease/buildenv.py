@@ -11,10 +11,14 @@ The environment is rebuilt from scratch when the lock or the Python changes.
 A local package (the project, a directory the lock names) is installed again
 when its sources changed, from a wheel built with pip (``pip wheel``, pip's
 own index settings, build isolation); that wheel is kept in
-``_build/ENV/wheels/`` under the digest of the sources, so a rebuild of the
-environment (``--force``, a new lock) reinstalls unchanged local packages
-without building them again. A wheel installs the same files as the directory
-it was built from, so the release is the same either way.
+``~/.cache/pyrelease/wheels/`` (``$XDG_CACHE_HOME``) under the digest of the
+sources, so a rebuild of the environment (``--force``, a new lock, a fresh
+clone of the same sources) reinstalls unchanged local packages without
+building them again. When only module files of a package changed since its
+last wheel, the new wheel is written from that one without a build, and the
+environment is updated in place (:mod:`pyrelease.localwheel`). A wheel
+installs the same files as the directory it was built from, so the release is
+the same either way.
 """
 
 from __future__ import annotations
@@ -27,14 +31,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags
 
+from pyrelease import localwheel
 from pyrelease.console import Console
 from pyrelease.errors import BuildError
 from pyrelease.lockfile import LockedArtifact, read_lock, without
-from pyrelease.sources import VENV_STAMP, find_lock, sources_digest
+from pyrelease.sources import VENV_STAMP, digest_of, find_lock, source_hashes
+
+T = TypeVar("T")
 
 _MARKER_ENV_SNIPPET = """
 import json, os, platform, sys
@@ -146,26 +155,107 @@ def _pip(args: list[str], venv: Path, what: str, *, uv: bool = False) -> None:
           "--disable-pip-version-check", "--no-input", "install", *args], what)  # fmt: skip
 
 
-def _wheel_for(package: Path, digest: str, cache: Path) -> tuple[Path, bool]:
-    """A wheel of the local ``package`` for sources ``digest``: (path, reused)."""
-    key = hashlib.sha256(f"{package}\0{digest}".encode()).hexdigest()[:24]
-    slot = cache / key
+def default_wheel_cache() -> Path:
+    """``$XDG_CACHE_HOME/pyrelease/wheels`` (``~/.cache/pyrelease/wheels``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "pyrelease" / "wheels"
+
+
+def _slot(cache: Path, digest: str) -> Path:
+    """Where the wheel of a local package with sources ``digest`` is kept."""
+    return cache / digest[:32]
+
+
+def _cached_wheel(slot: Path) -> Path | None:
     found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
-    if len(found) == 1:
-        return found[0], True
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=cache))
+    return found[0] if len(found) == 1 else None
+
+
+def _fill_slot(slot: Path, fill: Callable[[Path], T]) -> T:
+    """Run ``fill`` on a private folder, then rename it to ``slot`` (another build's wins)."""
+    slot.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{slot.name}.filling-", dir=slot.parent))
     try:
+        result = fill(staging)
+        if result is not None:
+            shutil.rmtree(slot, ignore_errors=True)
+            os.rename(staging, slot)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _build_wheel(package: Path, files: dict[str, str], slot: Path) -> Path:
+    """Build a wheel of the local ``package`` with pip (PEP 517) into ``slot``."""
+
+    def fill(staging: Path) -> str:
         _run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "wheel",
               "--no-deps", "--wheel-dir", str(staging), str(package)], f"{package}")  # fmt: skip
         built = sorted(staging.glob("*.whl"))
         if len(built) != 1:
             raise BuildError(f"building {package} gave {len(built)} wheels instead of one")
-        shutil.rmtree(slot, ignore_errors=True)
-        os.rename(staging, slot)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return slot / built[0].name, False
+        localwheel.record_sources(staging, built[0], files)
+        return built[0].name
+
+    return slot / _fill_slot(slot, fill)
+
+
+def _derive_wheel(
+    package: Path, files: dict[str, str], base: Path, slot: Path
+) -> localwheel.Derived | None:
+    """The wheel of ``package`` written from the one in ``base`` (see :mod:`.localwheel`)."""
+    derived = _fill_slot(slot, lambda staging: localwheel.derive(package, base, files, staging))
+    if derived is not None:
+        derived.wheel = slot / derived.wheel.name
+    return derived
+
+
+def _install_local(
+    changed: list[str],
+    files: dict[str, dict[str, str]],
+    digests: dict[str, str],
+    last: dict[str, str],
+    venv: Path,
+    cache: Path,
+    console: Console,
+    *,
+    in_place: bool,
+) -> None:
+    """Install the ``changed`` local packages from cached, derived or built wheels.
+
+    ``last`` holds the digests of the local packages the last build installed:
+    a package changed only in its modules gets a wheel written from that build's.
+    With ``in_place`` the environment still holds them, and is updated in place.
+    """
+    wheels, reused, derived_names, updated = [], [], [], []
+    for package in changed:
+        digest = digests[package]
+        slot = _slot(cache, digest)
+        wheel = _cached_wheel(slot)
+        if wheel is not None:
+            reused.append(wheel.name.split("-")[0])
+            wheels.append(str(wheel))
+            continue
+        base = last.get(package)
+        derived = None
+        if base is not None and _cached_wheel(_slot(cache, base)) is not None:
+            derived = _derive_wheel(Path(package), files[package], _slot(cache, base), slot)
+        if derived is None:
+            wheels.append(str(_build_wheel(Path(package), files[package], slot)))
+            continue
+        name = derived.wheel.name.split("-")[0]
+        if in_place and localwheel.update_installed(site_packages(venv), derived):
+            updated.append(name)
+        else:
+            derived_names.append(name)
+            wheels.append(str(derived.wheel))
+    if reused:
+        console.step(f"reusing built wheels of unchanged {', '.join(reused)}")
+    if derived_names or updated:
+        names = ", ".join(sorted(derived_names + updated))
+        console.step(f"updating {names} without a build: only module files changed")
+    if wheels:
+        _pip(["--no-deps", "--force-reinstall", *wheels], venv, "the project", uv=True)
 
 
 def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, object]:
@@ -194,8 +284,8 @@ def prepare(
     (a triple) chooses the lock's wheels for that target instead of this machine.
     ``install_project=False`` is for a virtual workspace root, which is no
     distribution (its members come from the lock). Local packages are installed
-    from wheels kept in ``wheel_cache`` (default ``VENV/../wheels``). Returns the
-    environment's site-packages directory.
+    from wheels kept in ``wheel_cache`` (default :func:`default_wheel_cache`).
+    Returns the environment's site-packages directory.
     """
     uv_executable()  # a bad PYRELEASE_INSTALLER is reported before anything is done
     lock = find_lock(project_root)
@@ -249,7 +339,8 @@ def prepare(
         )
 
     # Before any build backend reads a local tree (see ``special``).
-    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}, special) for p in local}
+    files = {str(p): source_hashes(p, set(local) - {p}, special) for p in local}
+    stamp["sources"] = {p: digest_of(hashes) for p, hashes in files.items()}
     if lock is None:
         console.warn(
             f"no lock file (pylock.toml or uv.lock) in {project_root}: dependencies are "
@@ -272,16 +363,9 @@ def prepare(
         if offline:
             _install_local_offline(changed, venv, python_version)
         else:
-            cache = wheel_cache or venv.parent / "wheels"
-            wheels, reused = [], []
-            for package in changed:
-                wheel, hit = _wheel_for(Path(package), stamp["sources"][package], cache)
-                wheels.append(str(wheel))
-                if hit:
-                    reused.append(wheel.name.split("-")[0])
-            if reused:
-                console.step(f"reusing built wheels of unchanged {', '.join(reused)}")
-            _pip(["--no-deps", "--force-reinstall", *wheels], venv, "the project", uv=True)
+            _install_local(changed, files, stamp["sources"], old.get("sources", {}), venv,
+                           wheel_cache or default_wheel_cache(), console,
+                           in_place=not fresh)  # fmt: skip
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
     return site_packages(venv)
 
