@@ -157,8 +157,9 @@ def _pip(args: list[str], venv: Path, what: str, *, uv: bool = False) -> None:
 
 def default_wheel_cache() -> Path:
     """``$XDG_CACHE_HOME/pyrelease/wheels`` (``~/.cache/pyrelease/wheels``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "pyrelease" / "wheels"
+    from pyrelease.cachedirs import user_cache_dir
+
+    return user_cache_dir() / "wheels"
 
 
 def _slot(cache: Path, digest: str) -> Path:

@@ -22,6 +22,7 @@ from pyrelease.assemble.importgraph import Graph
 from pyrelease.assemble.imports import imports_of
 from pyrelease.assemble.libs import LibDir
 from pyrelease.assemble.runtime.install import find_layout
+from pyrelease.cachedirs import user_cache_dir
 from pyrelease.errors import BuildError
 from pyrelease.release import Release
 
@@ -87,12 +88,19 @@ class _ExtraCache:
 
 
 def _cache_file(release: Release, sources: Path) -> Path:
+    """Shared by every build with this Python: keyed by its standard library's place
+    and state (an installation replaced in place gets a new key) and this code."""
     here = Path(__file__).parent
     h = hashlib.sha256(str(sources).encode())
+    for name in ("os.py",):
+        try:
+            h.update(str((sources / name).stat().st_mtime_ns).encode())
+        except OSError:
+            pass
     for name in ("imports.py", "stdlibprune.py"):
         h.update(hashlib.sha256((here / name).read_bytes()).digest())
     key = h.hexdigest()[:16]
-    return release.build_dir / "lib-cache" / f"stdlib-imports-{release.python.version}-{key}.json"
+    return user_cache_dir() / "stdlib-imports" / f"{release.python.version}-{key}.json"
 
 
 def _check_names(spec_names: tuple[str, ...], index: stdlibprune.StdlibIndex, part: str) -> None:

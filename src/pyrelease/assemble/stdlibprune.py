@@ -194,7 +194,7 @@ class _Graph:
         if self.cache_path is None or not self.dirty:
             return
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.cache_path.with_name(self.cache_path.name + ".partial")
+        partial = self.cache_path.with_name(f".{self.cache_path.name}.{os.getpid()}.partial")
         partial.write_text(json.dumps(self.cache, sort_keys=True), encoding="utf-8")
         os.replace(partial, self.cache_path)
 
