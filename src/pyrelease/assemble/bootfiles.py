@@ -34,6 +34,7 @@ import pyrelease
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import WORKER, LibDir, compile_files, plan_compile
 from pyrelease.assemble.scripts import write_scripts
+from pyrelease.cachedirs import user_cache_dir
 from pyrelease.commandspec import manifest_entry
 from pyrelease.templates import environment, render
 
@@ -149,7 +150,7 @@ def copy_node(vsn_dir: Path, python: Path, cache_tag: str, cache_dir: Path | Non
         h = hashlib.sha256(f"{cache_tag}\0{vsn_dir.name}\0".encode())
         for src in [WORKER, Path(__file__).with_name("libs.py"), *sources]:
             h.update(src.name.encode() + b"\0" + hashlib.sha256(src.read_bytes()).digest())
-        cached = cache_dir / f"node-{h.hexdigest()[:16]}"
+        cached = cache_dir / h.hexdigest()[:24]
         if cached.is_dir():
             shutil.copytree(cached, vsn_dir / "node")
             return
@@ -204,7 +205,7 @@ def write_boot_files(
         write_scripts(release, vsn_dir, libs, env, context)
     python_exe = release.python.executable
     cache_tag = f"cpython-{release.python.version_short.replace('.', '')}"
-    copy_node(vsn_dir, python_exe, cache_tag, release.build_dir / "lib-cache")
+    copy_node(vsn_dir, python_exe, cache_tag, user_cache_dir() / "node")
     (root / "releases" / "start_erl.data").write_text(
         f"{release.python.version} {release.version}", encoding="utf-8"
     )
