@@ -211,7 +211,7 @@ def _derive_wheel(
     return derived
 
 
-def _install_local(
+def _local_wheels(
     changed: list[str],
     files: dict[str, dict[str, str]],
     digests: dict[str, str],
@@ -221,12 +221,13 @@ def _install_local(
     console: Console,
     *,
     in_place: bool,
-) -> None:
-    """Install the ``changed`` local packages from cached, derived or built wheels.
+) -> list[str]:
+    """The wheels to install for the ``changed`` local packages: cached, derived or built.
 
     ``last`` holds the digests of the local packages the last build installed:
     a package changed only in its modules gets a wheel written from that build's.
-    With ``in_place`` the environment still holds them, and is updated in place.
+    With ``in_place`` the environment still holds them, and is updated in place
+    (that package needs no wheel installed).
     """
     wheels, reused, derived_names, updated = [], [], [], []
     for package in changed:
@@ -255,8 +256,7 @@ def _install_local(
     if derived_names or updated:
         names = ", ".join(sorted(derived_names + updated))
         console.step(f"updating {names} without a build: only module files changed")
-    if wheels:
-        _pip(["--no-deps", "--force-reinstall", *wheels], venv, "the project", uv=True)
+    return wheels
 
 
 def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, object]:
@@ -351,9 +351,13 @@ def prepare(
         if fresh:
             console.step("resolving and installing dependencies (no lock file)")
             _pip([str(project_root)], venv, "the project's dependencies")
-    elif fresh and hashed:
+    pending: list[str] = []  # installed together with the local wheels: one installer run
+    if lock is not None and fresh and hashed:
         console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
-        _install_hashed(hashed, venv, offline)
+        pending = _hashed_lines(hashed)
+        if offline:
+            _install_hashed(pending, venv, offline)
+            pending = []
     previous = {} if fresh else old.get("sources", {})
     changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
     if not changed:
@@ -364,9 +368,16 @@ def prepare(
         if offline:
             _install_local_offline(changed, venv, python_version)
         else:
-            _install_local(changed, files, stamp["sources"], old.get("sources", {}), venv,
-                           wheel_cache or default_wheel_cache(), console,
-                           in_place=not fresh)  # fmt: skip
+            wheels = _local_wheels(changed, files, stamp["sources"], old.get("sources", {}),
+                                   venv, wheel_cache or default_wheel_cache(), console,
+                                   in_place=not fresh)  # fmt: skip
+            if pending:
+                _install_hashed(pending, venv, wheels=wheels)
+                pending = []
+            elif wheels:
+                _pip(["--no-deps", "--force-reinstall", *wheels], venv, "the project", uv=True)
+    if pending:
+        _install_hashed(pending, venv)
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
     return site_packages(venv)
 
@@ -397,14 +408,26 @@ def in_package_folder(path: Path, roots: list[Path]) -> bool:
     return False
 
 
-def _install_hashed(artifacts: list[LockedArtifact], venv: Path, offline: bool = False) -> None:
+def _hashed_lines(artifacts: list[LockedArtifact]) -> list[str]:
     lines = []
     for a in artifacts:
         if not a.sha256:
             raise BuildError(f"the lock has no sha256 for {a.name} {a.version}; re-lock")
         lines.append(f"{a.name} @ {a.location} --hash=sha256:{a.sha256}")
+    return lines
+
+
+def _install_hashed(
+    lines: list[str], venv: Path, offline: bool = False, wheels: list[str] = ()
+) -> None:
+    """Install the lock's hashed artifacts and local ``wheels`` (hashed here) in one run."""
+    for wheel in wheels:
+        path = Path(wheel)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines = [*lines, f"{path.name.split('-')[0]} @ {path.as_uri()} --hash=sha256:{digest}"]
     req = venv / "pyrelease-locked-requirements.txt"
     req.write_text("\n".join(lines) + "\n")
     no_index = ["--no-index"] if offline else []
     args = [*no_index, "--no-deps", "--require-hashes", "-r", str(req)]
-    _pip(args, venv, "the locked distributions", uv=True)
+    what = "the locked distributions" + (" and the project" if wheels else "")
+    _pip(args, venv, what, uv=True)
