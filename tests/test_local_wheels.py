@@ -138,3 +138,22 @@ def test_which_layouts_may_skip_the_build(
     if setup_py:
         (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup()\n")
     assert static_layout(tmp_path) is static
+
+
+def test_a_failed_build_leaves_no_copy_of_the_runtime_behind(tmp_path: Path) -> None:
+    # The cached runtime is copied while the build environment is prepared; a build
+    # that fails after that removes the copy, and one that succeeds moves it in.
+    env = cache_env(tmp_path / "cache")
+    project = new_project(tmp_path / "work" / "demo")
+    build(project, env)
+    build_dir = project / "_build" / "prod"
+    assert not list(build_dir.glob(".runtime-*"))
+    pyproject = project / "pyproject.toml"
+    marker = 'steps = ["assemble", "tar"]'
+    pyproject.write_text(pyproject.read_text().replace(
+        marker, f'{marker}\nprune_stdlib = {{ keep = ["no_such_module"] }}', 1))  # fmt: skip
+    failed = pyrelease("build", "demo", "--overwrite", cwd=project, env=env)
+    assert failed.returncode != 0 and "no_such_module" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert not list(build_dir.glob(".runtime-*"))
+    assert (build_dir / "rel" / "demo" / "bin" / "demo").is_file()

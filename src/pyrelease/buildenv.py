@@ -69,7 +69,20 @@ print(json.dumps({
 
 @functools.cache
 def marker_environment(python: Path) -> dict[str, str]:
-    """PEP 508 marker values of the target interpreter (asked once per build)."""
+    """PEP 508 marker values of the target interpreter (asked once per interpreter).
+
+    Remembered in the user's cache, keyed by the interpreter's file (a venv's
+    ``bin/python`` is its base interpreter) and by this machine's kernel release,
+    which ``platform_release`` and ``platform_version`` report.
+    """
+    from pyrelease.cachedirs import interpreter_key, remembered
+
+    uname = os.uname()
+    key = interpreter_key(python, _MARKER_ENV_SNIPPET, uname.release, uname.version)
+    return remembered("markers", key, lambda: _ask_markers(python))
+
+
+def _ask_markers(python: Path) -> dict[str, str]:
     out = subprocess.run(
         [str(python), "-I", "-S", "-c", _MARKER_ENV_SNIPPET],
         capture_output=True,

@@ -103,6 +103,16 @@ def _cache_file(release: Release, sources: Path) -> Path:
     return user_cache_dir() / "stdlib-imports" / f"{release.python.version}-{key}.json"
 
 
+def _startup_modules(release: Release, bundled: Path, stdlib: Path) -> list[str]:
+    """What the bundled interpreter imports at start-up, remembered per source interpreter
+    and runtime bundler (the bundled runtime is made from those two alone)."""
+    from pyrelease.assemble.runtime.cache import _bundler_digest
+    from pyrelease.cachedirs import interpreter_key, remembered
+
+    key = interpreter_key(release.python.executable, "startup", str(stdlib), _bundler_digest())
+    return remembered("startup-modules", key, lambda: stdlibprune.startup_modules(bundled))
+
+
 def _check_names(spec_names: tuple[str, ...], index: stdlibprune.StdlibIndex, part: str) -> None:
     modules = index.modules
     unknown = [n for n in spec_names if not any(stdlibprune._matches(m, [n]) for m in modules)]
@@ -134,7 +144,7 @@ def prune_runtime(
     index = stdlibprune.index_stdlib(stdlib, dynload)
     _check_names(spec.keep, index, "keep")
     _check_names(spec.drop, index, "drop")
-    startup = stdlibprune.startup_modules(root / python_rel)
+    startup = _startup_modules(release, root / python_rel, layout.stdlib)
     needed = [m for m in startup if m in index.modules and stdlibprune._matches(m, spec.drop)]
     if needed:
         raise BuildError(
