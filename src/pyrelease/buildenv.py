@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -307,14 +308,10 @@ def prepare(
     stamp_file = venv / VENV_STAMP
     old = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
     fresh = force or {k: old.get(k) for k in stamp} != stamp
+    removing = None
     if fresh:
-        shutil.rmtree(venv, ignore_errors=True)
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [str(python), "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            raise BuildError(f"creating the build environment failed: {proc.stderr.strip()}")
+        removing = _remove_aside(venv)
+        _make_venv(python, venv)
     directories: list[str] = []
     if lock is None and offline:
         raise BuildError(
@@ -392,7 +389,44 @@ def prepare(
     if pending:
         _install_hashed(pending, venv)
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
+    if removing is not None:
+        removing.join()
     return site_packages(venv)
+
+
+def _remove_aside(path: Path) -> threading.Thread | None:
+    """Rename ``path`` aside and remove it in a thread while the build goes on."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    try:
+        os.rename(path, aside / path.name)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+    thread = threading.Thread(target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True})
+    thread.start()
+    return thread
+
+
+def _make_venv(python: Path, venv: Path) -> None:
+    """``python -m venv --without-pip VENV``; in this process when ``python`` is the
+    interpreter running pyrelease (the same code, one interpreter start less)."""
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    if os.path.realpath(python) == os.path.realpath(base):
+        import venv as venv_module
+
+        try:
+            venv_module.EnvBuilder(symlinks=True, with_pip=False).create(str(venv))
+        except OSError as exc:
+            raise BuildError(f"creating the build environment failed: {exc}") from None
+        return
+    proc = subprocess.run(
+        [str(python), "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise BuildError(f"creating the build environment failed: {proc.stderr.strip()}")
 
 
 def _install_local_offline(dirs: list[str], venv: Path, python_version: str) -> None:
