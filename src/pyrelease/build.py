@@ -77,9 +77,14 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
         if release.runtime_prefetch is not None:
             release.runtime_prefetch.discard()
             release.runtime_prefetch = None
-    if tracked:
-        uptodate.record(release, inputs, before, user_steps)
-    print_how_to_start(release)
+    try:
+        if tracked:
+            uptodate.record(release, inputs, before, user_steps)
+        print_how_to_start(release)
+    finally:
+        from pyrelease.assemble.fsutil import wait_for_removals
+
+        wait_for_removals()  # the replaced release, removed meanwhile
     return release
 
 
