@@ -127,6 +127,9 @@ def test_a_new_file_or_a_metadata_change_gets_a_real_build(tmp_path: Path) -> No
         ('[build-system]\nbuild-backend = "hatchling.build"\n'
          '[project]\nname = "a"\nversion = "1"\n'
          '[tool.hatch.build.hooks.custom]\n', False, False),
+        ('[build-system]\nbuild-backend = "setuptools.build_meta"\n'
+         '[project]\nname = "a"\nversion = "1"\n'
+         '[tool.setuptools.cmdclass]\nbuild_py = "x:Y"\n', False, False),
         ('[build-system]\nbuild-backend = "maturin"\n'
          '[project]\nname = "a"\nversion = "1"\n', False, False),
     ],

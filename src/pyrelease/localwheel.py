@@ -12,7 +12,8 @@ That is done only when the previous build shows it is safe:
 * the package is built by setuptools (``setuptools.build_meta``), hatchling or
   flit-core from a ``pyproject.toml`` whose ``[project]`` has no ``dynamic``
   fields (a version read from a module would change with it), with no
-  ``setup.py`` and no hatch build hooks (both may generate files);
+  ``setup.py``, no setuptools ``cmdclass`` and no hatch build hooks (they may
+  generate or rewrite files);
 * the same files exist as at the previous build (none added or removed), and
   every file that changed is one the previous wheel holds byte for byte (a
   module or data file of the package). A change anywhere else
@@ -67,8 +68,10 @@ def static_layout(package: Path) -> bool:
     project = data.get("project")
     if backend not in BACKENDS or not isinstance(project, dict) or project.get("dynamic"):
         return False
-    hatch = data.get("tool", {}).get("hatch", {})
-    return "hooks" not in json.dumps(hatch.get("build", {}))
+    tool = data.get("tool", {})
+    if "cmdclass" in tool.get("setuptools", {}):  # custom commands may rewrite files
+        return False
+    return "hooks" not in json.dumps(tool.get("hatch", {}).get("build", {}))
 
 
 def _sha256(data: bytes) -> str:
