@@ -105,7 +105,9 @@ def _fill(release: Release, root: Path) -> None:
                 tip="set include_runtime to a Python built for the target",
             )
     assert release.site_packages is not None
-    graph = Graph.build(release.distributions, release.site_packages, libcache.default_cache_dir())
+    graph = Graph.build(
+        release.distributions, release.site_packages, release.build_dir / "lib-cache"
+    )
     libs = _libs(release, root, graph)
     startcheck.check_release(release, root, libs)
     plan = preload.plan(release, libs, graph)
@@ -155,7 +157,7 @@ def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
     assert release.site_packages is not None
     python, strip = release.python, release.spec.strip
     cache_tag = f"cpython-{python.version_short.replace('.', '')}"
-    cache_dir = libcache.default_cache_dir()
+    cache_dir = release.build_dir / "lib-cache"
     kept_tests: dict[str, set[str]] = {}
     if strip.enabled and "tests" not in strip.keep:
         kept_tests = needed_test_dirs(graph, release.distributions)

@@ -3,7 +3,7 @@
 Modules are read with ``ast`` (never imported) when a decision needs them,
 and what each imports is cached per distribution, keyed by its sources::
 
-    ~/.cache/pyrelease/lib/imports/
+    _build/ENV/lib-cache/imports/
       django-5.2.1-0f1e2d3c4b5a6978.json   module -> imports (eager, required, every, named)
 
 Three decisions rest on it:

@@ -3,17 +3,14 @@
 A distribution's folder depends only on its installed files, the target
 interpreter (magic number), the ``strip`` settings and the compiler worker:
 that is the key. Compiled ``.pyc`` name files relative to the release root, so
-a cached folder is valid for any release path, and for any project: the cache
-is the user's (``~/.cache/pyrelease/lib``), so a fresh clone, or another
-project with the same dependency, copies instead of compiling. After editing
-one file of your project, only your project's distribution is compiled again.
+a cached folder is valid for any release path. After editing one file of your
+project, only your project's distribution is compiled again.
 
 ```text
-~/.cache/pyrelease/lib/
+_build/ENV/lib-cache/
   jinja2-3.1.6-1f2e3d4c5b6a7980/
     entry.json                      rel_path, modules, pth, extensions
     lib/jinja2-3.1.6/...            the finished folder (or .zip)
-  imports/                          what each module imports (see importgraph)
 ```
 """
 
@@ -56,13 +53,6 @@ def cache_key(
         if path.is_file():
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/pyrelease/lib`` (``~/.cache/pyrelease/lib``)."""
-    from pyrelease.cachedirs import user_cache_dir
-
-    return user_cache_dir() / "lib"
 
 
 def slot(cache_dir: Path, dist: Distribution, key: str) -> Path:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyrelease
-from pyrelease.assemble import libcache, stdlibprune
+from pyrelease.assemble import stdlibprune
 from pyrelease.assemble.importgraph import Graph
 from pyrelease.assemble.imports import imports_of
 from pyrelease.assemble.libs import LibDir
@@ -48,7 +48,7 @@ def _release_imports(release: Release, graph: Graph) -> Iterator[tuple[list[str]
     for top in [release.project.root / "config", *release.overlays]:
         if top.is_dir():
             extra += [(path, path.stem, False) for path in sorted(top.rglob("*.py"))]
-    cache = _ExtraCache(libcache.default_cache_dir() / "imports")
+    cache = _ExtraCache(release.build_dir / "lib-cache" / "imports")
     for path, module, package in extra:
         yield cache.read(path.read_bytes(), module, package)
     cache.save()
