@@ -193,8 +193,13 @@ def _fill_slot(slot: Path, fill: Callable[[Path], T]) -> T:
     try:
         result = fill(staging)
         if result is not None:
-            shutil.rmtree(slot, ignore_errors=True)
-            os.rename(staging, slot)
+            if slot.is_dir() and _cached_wheel(slot) is None:
+                shutil.rmtree(slot, ignore_errors=True)  # a broken slot: replace it
+            try:
+                os.rename(staging, slot)
+            except OSError:  # filled meanwhile by a build of the same sources: the same wheel
+                if _cached_wheel(slot) is None:
+                    raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result
