@@ -69,6 +69,21 @@ def test_function_guarded_and_type_checking_imports() -> None:
     assert found.every[4:] == ["lazy", "by", "by.name", "dunder"]
 
 
+def test_module_names_in_strings_count_only_where_a_computed_import_can_use_them() -> None:
+    # The standard library's pruning keeps plugins named this way (xml.sax's parsers).
+    plugins = imports(
+        """
+        PARSERS = ["xml.sax.expatreader", "not a module", "json:loads", ""]
+        def load(name):
+            return __import__(name)
+        """
+    )
+    assert plugins.named == ["xml.sax.expatreader", "json"]
+    assert plugins.every == []  # named, not imported: the caller keeps the ones that exist
+    plain = imports('PARSERS = ["xml.sax.expatreader"]\nimport json\n')
+    assert plain.named == [] and plain.every == ["json"]
+
+
 def test_an_unparseable_source_says_so() -> None:
     found = imports("def broken(:\n")
     assert not found.parsed and found.every == []

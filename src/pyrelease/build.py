@@ -7,6 +7,7 @@ and modes → build-time configuration → steps (user steps, assemble, tar).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from pyrelease import uptodate
@@ -62,18 +63,40 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
     release.python = target_python(release)
     check_python_version(release)
     check_runtime_config(release)
-    prepare(release)
-    check_file_names(release.name, release.version)  # version = { from_dist = ... }
-    user_steps = [s for s in release.steps if s not in ("assemble", "tar")]
-    uptodate.forget(release)
-    from pyrelease import steps
-    from pyrelease.assemble import assemble, tar
+    release.runtime_prefetch = _prefetch_runtime(release)
+    try:
+        prepare(release)
+        check_file_names(release.name, release.version)  # version = { from_dist = ... }
+        user_steps = [s for s in release.steps if s not in ("assemble", "tar")]
+        uptodate.forget(release)
+        from pyrelease import steps
+        from pyrelease.assemble import assemble, tar
 
-    release = steps.run(release, {"assemble": assemble, "tar": tar})
-    if tracked:
-        uptodate.record(release, inputs, before, user_steps)
-    print_how_to_start(release)
+        release = steps.run(release, {"assemble": assemble, "tar": tar})
+    finally:
+        if release.runtime_prefetch is not None:
+            release.runtime_prefetch.discard()
+            release.runtime_prefetch = None
+    try:
+        if tracked:
+            uptodate.record(release, inputs, before, user_steps)
+        print_how_to_start(release)
+    finally:
+        from pyrelease.assemble.fsutil import wait_for_removals
+
+        wait_for_removals()  # the replaced release, removed meanwhile
     return release
+
+
+def _prefetch_runtime(release: Release):  # -> Prefetch | None
+    """Copy the cached runtime while the build environment is prepared (in a thread)."""
+    spec = release.spec
+    if spec.include_runtime is False or sys.platform != "linux":
+        return None
+    from pyrelease.assemble.runtime.bundle import prefetch_runtime
+
+    sources = not spec.strip.enabled or "sources" in spec.strip.keep
+    return prefetch_runtime(release.python, release.build_dir, sources=sources)
 
 
 def confirm_overwrite(release: Release) -> None:

@@ -11,13 +11,17 @@ The environment is rebuilt from scratch when the lock or the Python changes.
 A local package (the project, a directory the lock names) is installed again
 when its sources changed, from a wheel built with pip for the environment's
 Python (``pip --python VENV wheel``, pip's own index settings, build
-isolation), so a compiled extension matches the release's Python; that wheel
-is kept in ``_build/ENV/wheels/`` under the digest of the sources and that
-Python's version, so a rebuild of the
-environment (``--force``, a new lock) reinstalls unchanged local packages
-without building them again. A wheel installs the same files as the directory
-it was built from, so the release is the same either way. Compiled extensions
-are built with their source directory mapped away (:mod:`pyrelease.buildpaths`).
+isolation), so a compiled extension matches the release's Python. That wheel
+is kept in ``~/.cache/pyrelease/wheels/`` (``$XDG_CACHE_HOME``) under the
+digest of the sources and that Python's version, so a rebuild of the
+environment (``--force``, a new lock, a fresh clone of the same sources)
+reinstalls unchanged local packages without building them again. When only
+module files of a package changed since its last wheel, the new wheel is
+written from that one without a build, and the environment is updated in
+place (:mod:`pyrelease.localwheel`). A wheel installs the same files as the
+directory it was built from, so the release is the same either way. Compiled
+extensions are built with their source directory mapped away
+(:mod:`pyrelease.buildpaths`).
 """
 
 from __future__ import annotations
@@ -30,15 +34,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, platform_tags
 
+from pyrelease import localwheel
 from pyrelease.buildpaths import path_independent_env
 from pyrelease.console import Console
 from pyrelease.errors import BuildError
 from pyrelease.lockfile import LockedArtifact, read_lock, without
-from pyrelease.sources import VENV_STAMP, find_lock, sources_digest
+from pyrelease.sources import VENV_STAMP, digest_of, find_lock, source_hashes
+
+T = TypeVar("T")
 
 _MARKER_ENV_SNIPPET = """
 import json, os, platform, sys
@@ -64,7 +74,20 @@ print(json.dumps({
 
 @functools.cache
 def marker_environment(python: Path) -> dict[str, str]:
-    """PEP 508 marker values of the target interpreter (asked once per build)."""
+    """PEP 508 marker values of the target interpreter (asked once per interpreter).
+
+    Remembered in the user's cache, keyed by the interpreter's file (a venv's
+    ``bin/python`` is its base interpreter) and by this machine's kernel release,
+    which ``platform_release`` and ``platform_version`` report.
+    """
+    from pyrelease.cachedirs import interpreter_key, remembered
+
+    uname = os.uname()
+    key = interpreter_key(python, _MARKER_ENV_SNIPPET, uname.release, uname.version)
+    return remembered("markers", key, lambda: _ask_markers(python))
+
+
+def _ask_markers(python: Path) -> dict[str, str]:
     out = subprocess.run(
         [str(python), "-I", "-S", "-c", _MARKER_ENV_SNIPPET],
         capture_output=True,
@@ -150,24 +173,53 @@ def _pip(args: list[str], venv: Path, what: str, *, uv: bool = False) -> None:
           "--disable-pip-version-check", "--no-input", "install", *args], what)  # fmt: skip
 
 
-def _wheel_for(
-    package: Path, digest: str, cache: Path, venv: Path, python_version: str
-) -> tuple[Path, bool]:
-    """A wheel of the local ``package`` for sources ``digest``: (path, reused).
+def default_wheel_cache() -> Path:
+    """``$XDG_CACHE_HOME/pyrelease/wheels`` (``~/.cache/pyrelease/wheels``)."""
+    from pyrelease.cachedirs import user_cache_dir
+
+    return user_cache_dir() / "wheels"
+
+
+def _slot(cache: Path, digest: str, python_version: str) -> Path:
+    """Where the wheel of a local package with sources ``digest`` is kept, for that Python
+    (a compiled extension is built for one Python version)."""
+    return cache / hashlib.sha256(f"{digest}\0{python_version}".encode()).hexdigest()[:32]
+
+
+def _cached_wheel(slot: Path) -> Path | None:
+    found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
+    return found[0] if len(found) == 1 else None
+
+
+def _fill_slot(slot: Path, fill: Callable[[Path], T]) -> T:
+    """Run ``fill`` on a private folder, then rename it to ``slot`` (another build's wins)."""
+    slot.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{slot.name}.filling-", dir=slot.parent))
+    try:
+        result = fill(staging)
+        if result is not None:
+            if slot.is_dir() and _cached_wheel(slot) is None:
+                shutil.rmtree(slot, ignore_errors=True)  # a broken slot: replace it
+            try:
+                os.rename(staging, slot)
+            except OSError:  # filled meanwhile by a build of the same sources: the same wheel
+                if _cached_wheel(slot) is None:
+                    raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def _build_wheel(package: Path, files: dict[str, str], slot: Path, venv: Path) -> Path:
+    """Build a wheel of the local ``package`` with pip (PEP 517) into ``slot``.
 
     Built by pip running for the environment's Python (``pip --python``), so a
     compiled extension is built for the release's Python, not for the one
-    running pyrelease; the cache key holds that Python's version.
+    running pyrelease; built where it is, its path mapped away, so the same
+    sources give the same wheel.
     """
-    key = hashlib.sha256(f"{package}\0{digest}\0{python_version}".encode()).hexdigest()[:24]
-    slot = cache / key
-    found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
-    if len(found) == 1:
-        return found[0], True
-    cache.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{key}.building-", dir=cache))
-    try:
-        # Built where it is, its path mapped away: the same sources give the same wheel.
+
+    def fill(staging: Path) -> str:
         _run([sys.executable, "-m", "pip", "--python", str(venv_python(venv)),
               "--disable-pip-version-check", "--no-input", "wheel",
               "--no-deps", "--wheel-dir", str(staging), str(package)], f"{package}",
@@ -175,11 +227,70 @@ def _wheel_for(
         built = sorted(staging.glob("*.whl"))
         if len(built) != 1:
             raise BuildError(f"building {package} gave {len(built)} wheels instead of one")
-        shutil.rmtree(slot, ignore_errors=True)
-        os.rename(staging, slot)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return slot / built[0].name, False
+        localwheel.record_sources(staging, built[0], files)
+        return built[0].name
+
+    return slot / _fill_slot(slot, fill)
+
+
+def _derive_wheel(
+    package: Path, files: dict[str, str], base: Path, slot: Path
+) -> localwheel.Derived | None:
+    """The wheel of ``package`` written from the one in ``base`` (see :mod:`.localwheel`)."""
+    derived = _fill_slot(slot, lambda staging: localwheel.derive(package, base, files, staging))
+    if derived is not None:
+        derived.wheel = slot / derived.wheel.name
+    return derived
+
+
+def _local_wheels(
+    changed: list[str],
+    files: dict[str, dict[str, str]],
+    digests: dict[str, str],
+    last: dict[str, str],
+    venv: Path,
+    python_version: str,
+    cache: Path,
+    console: Console,
+    *,
+    in_place: bool,
+) -> list[str]:
+    """The wheels to install for the ``changed`` local packages: cached, derived or built.
+
+    ``last`` holds the digests of the local packages the last build installed:
+    a package changed only in its modules gets a wheel written from that build's.
+    With ``in_place`` the environment still holds them, and is updated in place
+    (that package needs no wheel installed).
+    """
+    wheels, reused, derived_names, updated = [], [], [], []
+    for package in changed:
+        digest = digests[package]
+        slot = _slot(cache, digest, python_version)
+        wheel = _cached_wheel(slot)
+        if wheel is not None:
+            reused.append(wheel.name.split("-")[0])
+            wheels.append(str(wheel))
+            continue
+        base = last.get(package)
+        derived = None
+        last_slot = None if base is None else _slot(cache, base, python_version)
+        if last_slot is not None and _cached_wheel(last_slot) is not None:
+            derived = _derive_wheel(Path(package), files[package], last_slot, slot)
+        if derived is None:
+            wheels.append(str(_build_wheel(Path(package), files[package], slot, venv)))
+            continue
+        name = derived.wheel.name.split("-")[0]
+        if in_place and localwheel.update_installed(site_packages(venv), derived):
+            updated.append(name)
+        else:
+            derived_names.append(name)
+            wheels.append(str(derived.wheel))
+    if reused:
+        console.step(f"reusing built wheels of unchanged {', '.join(reused)}")
+    if derived_names or updated:
+        names = ", ".join(sorted(derived_names + updated))
+        console.step(f"updating {names} without a build: only module files changed")
+    return wheels
 
 
 def _stamp(lock: Path | None, python_version: str, project_root: Path) -> dict[str, object]:
@@ -208,8 +319,8 @@ def prepare(
     (a triple) chooses the lock's wheels for that target instead of this machine.
     ``install_project=False`` is for a virtual workspace root, which is no
     distribution (its members come from the lock). Local packages are installed
-    from wheels kept in ``wheel_cache`` (default ``VENV/../wheels``). Returns the
-    environment's site-packages directory.
+    from wheels kept in ``wheel_cache`` (default :func:`default_wheel_cache`).
+    Returns the environment's site-packages directory.
     """
     uv_executable()  # a bad PYRELEASE_INSTALLER is reported before anything is done
     lock = find_lock(project_root)
@@ -217,14 +328,10 @@ def prepare(
     stamp_file = venv / VENV_STAMP
     old = json.loads(stamp_file.read_text()) if stamp_file.exists() else {}
     fresh = force or {k: old.get(k) for k in stamp} != stamp
+    removing = None
     if fresh:
-        shutil.rmtree(venv, ignore_errors=True)
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [str(python), "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True
-        )
-        if proc.returncode != 0:
-            raise BuildError(f"creating the build environment failed: {proc.stderr.strip()}")
+        removing = _remove_aside(venv)
+        _make_venv(python, venv)
     directories: list[str] = []
     if lock is None and offline:
         raise BuildError(
@@ -263,7 +370,8 @@ def prepare(
         )
 
     # Before any build backend reads a local tree (see ``special``).
-    stamp["sources"] = {str(p): sources_digest(p, set(local) - {p}, special) for p in local}
+    files = {str(p): source_hashes(p, set(local) - {p}, special) for p in local}
+    stamp["sources"] = {p: digest_of(hashes) for p, hashes in files.items()}
     if lock is None:
         console.warn(
             f"no lock file (pylock.toml or uv.lock) in {project_root}: dependencies are "
@@ -273,9 +381,13 @@ def prepare(
         if fresh:
             console.step("resolving and installing dependencies (no lock file)")
             _pip([str(project_root)], venv, "the project's dependencies")
-    elif fresh and hashed:
+    pending: list[str] = []  # installed together with the local wheels: one installer run
+    if lock is not None and fresh and hashed:
         console.step(f"installing {len(hashed)} locked distributions from {lock.name}")
-        _install_hashed(hashed, venv, offline)
+        pending = _hashed_lines(hashed)
+        if offline:
+            _install_hashed(pending, venv, offline)
+            pending = []
     previous = {} if fresh else old.get("sources", {})
     changed = [str(p) for p in local if previous.get(str(p)) != stamp["sources"][str(p)]]
     if not changed:
@@ -286,20 +398,56 @@ def prepare(
         if offline:
             _install_local_offline(changed, venv, python_version)
         else:
-            cache = wheel_cache or venv.parent / "wheels"
-            wheels, reused = [], []
-            for package in changed:
-                wheel, hit = _wheel_for(
-                    Path(package), stamp["sources"][package], cache, venv, python_version
-                )
-                wheels.append(str(wheel))
-                if hit:
-                    reused.append(wheel.name.split("-")[0])
-            if reused:
-                console.step(f"reusing built wheels of unchanged {', '.join(reused)}")
-            _pip(["--no-deps", "--force-reinstall", *wheels], venv, "the project", uv=True)
+            wheels = _local_wheels(changed, files, stamp["sources"], old.get("sources", {}),
+                                   venv, python_version, wheel_cache or default_wheel_cache(),
+                                   console,
+                                   in_place=not fresh)  # fmt: skip
+            if pending:
+                _install_hashed(pending, venv, wheels=wheels)
+                pending = []
+            elif wheels:
+                _pip(["--no-deps", "--force-reinstall", *wheels], venv, "the project", uv=True)
+    if pending:
+        _install_hashed(pending, venv)
     stamp_file.write_text(json.dumps(stamp, sort_keys=True))
+    if removing is not None:
+        removing.join()
     return site_packages(venv)
+
+
+def _remove_aside(path: Path) -> threading.Thread | None:
+    """Rename ``path`` aside and remove it in a thread while the build goes on."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    try:
+        os.rename(path, aside / path.name)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+    thread = threading.Thread(target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True})
+    thread.start()
+    return thread
+
+
+def _make_venv(python: Path, venv: Path) -> None:
+    """``python -m venv --without-pip VENV``; in this process when ``python`` is the
+    interpreter running pyrelease (the same code, one interpreter start less)."""
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    if os.path.realpath(python) == os.path.realpath(base):
+        import venv as venv_module
+
+        try:
+            venv_module.EnvBuilder(symlinks=True, with_pip=False).create(str(venv))
+        except OSError as exc:
+            raise BuildError(f"creating the build environment failed: {exc}") from None
+        return
+    proc = subprocess.run(
+        [str(python), "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise BuildError(f"creating the build environment failed: {proc.stderr.strip()}")
 
 
 def _install_local_offline(dirs: list[str], venv: Path, python_version: str) -> None:
@@ -328,14 +476,26 @@ def in_package_folder(path: Path, roots: list[Path]) -> bool:
     return False
 
 
-def _install_hashed(artifacts: list[LockedArtifact], venv: Path, offline: bool = False) -> None:
+def _hashed_lines(artifacts: list[LockedArtifact]) -> list[str]:
     lines = []
     for a in artifacts:
         if not a.sha256:
             raise BuildError(f"the lock has no sha256 for {a.name} {a.version}; re-lock")
         lines.append(f"{a.name} @ {a.location} --hash=sha256:{a.sha256}")
+    return lines
+
+
+def _install_hashed(
+    lines: list[str], venv: Path, offline: bool = False, wheels: list[str] = ()
+) -> None:
+    """Install the lock's hashed artifacts and local ``wheels`` (hashed here) in one run."""
+    for wheel in wheels:
+        path = Path(wheel)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines = [*lines, f"{path.name.split('-')[0]} @ {path.as_uri()} --hash=sha256:{digest}"]
     req = venv / "pyrelease-locked-requirements.txt"
     req.write_text("\n".join(lines) + "\n")
     no_index = ["--no-index"] if offline else []
     args = [*no_index, "--no-deps", "--require-hashes", "-r", str(req)]
-    _pip(args, venv, "the locked distributions", uv=True)
+    what = "the locked distributions" + (" and the project" if wheels else "")
+    _pip(args, venv, what, uv=True)

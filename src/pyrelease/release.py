@@ -65,6 +65,7 @@ class Release:
     overlays: list[Path] = field(default_factory=list)
     site_packages: Path | None = None
     python: Any = None  # assemble.runtime.PythonInstall
+    runtime_prefetch: Any = None  # assemble.runtime.bundle.Prefetch, while the build runs
     extra: dict[str, Any] = field(default_factory=dict)
     #: (built aside, final place) pairs, switched in once every step has succeeded.
     staged: list[tuple[Path, Path]] = field(default_factory=list)

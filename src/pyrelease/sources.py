@@ -65,7 +65,29 @@ def sources_digest(
     special files (pipes, sockets, devices) are not sources and are left out;
     ``on_special`` is told about each special file.
     """
+    return digest_of(source_hashes(root, skip, on_special))
+
+
+def digest_of(hashes: dict[str, str]) -> str:
+    """The digest of a tree from its :func:`source_hashes` (in their order)."""
     h = hashlib.sha256()
+    for rel, digest in hashes.items():
+        h.update(rel.encode() + b"\0")
+        h.update(bytes.fromhex(digest))
+    return h.hexdigest()
+
+
+def source_hashes(
+    root: Path,
+    skip: set[Path] | None = None,
+    on_special: Callable[[Path, str], None] | None = None,
+) -> dict[str, str]:
+    """The sha256 of every source file of a local tree, by path relative to ``root``.
+
+    In a fixed order (sorted, folder by folder); what counts is as for
+    :func:`sources_digest`.
+    """
+    found: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         dirnames[:] = sorted(
@@ -85,6 +107,5 @@ def sources_digest(
                 if kind is not None and on_special is not None:
                     on_special(path, kind)
                 continue
-            h.update(str(path.relative_to(root)).encode() + b"\0")
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+            found[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found

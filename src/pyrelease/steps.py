@@ -103,7 +103,7 @@ def commit(release: Release) -> None:
     while release.staged:
         staged, final = release.staged[0]
         if staged.is_dir():
-            swap_into_place(staged, final)
+            swap_into_place(staged, final, background=True)  # build() waits for it
         else:
             os.replace(staged, final)
             _remove_private_folder(staged)

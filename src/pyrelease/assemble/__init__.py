@@ -96,7 +96,8 @@ def _fill(release: Release, root: Path) -> None:
     triple = release.options.target or host_triple()
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
-        info = bundle_runtime(python, root, sources=sources, progress=release.console.step)
+        info = bundle_runtime(python, root, sources=sources, progress=release.console.step,
+                              prefetched=release.runtime_prefetch)  # fmt: skip
         runtime_libs, own_loader = info.needed_libs, info.own_loader
         if release.options.target and info.triple != triple:
             raise BuildError(
@@ -143,7 +144,8 @@ def _fill(release: Release, root: Path) -> None:
         scrub_store_paths(root)
     copy_overlays(release, root)
     if info is not None and spec.prune_stdlib.enabled:
-        prune_runtime(release, root, info.dir_name, info.python_rel, libs)
+        prune_runtime(release, root, info.dir_name, info.python_rel, libs, graph)
+        graph.save()
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"
     if old_cookie.is_file() and not new_cookie.exists():

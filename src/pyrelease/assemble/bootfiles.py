@@ -21,17 +21,20 @@ releases/
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyrelease
 from pyrelease.assemble.importgraph import PreloadPlan
-from pyrelease.assemble.libs import LibDir, compile_files, plan_compile
+from pyrelease.assemble.libs import WORKER, LibDir, compile_files, plan_compile
 from pyrelease.assemble.scripts import write_scripts
+from pyrelease.cachedirs import user_cache_dir
 from pyrelease.commandspec import manifest_entry
 from pyrelease.templates import environment, render
 
@@ -134,15 +137,40 @@ def boot_settings(release: Any) -> dict[str, Any]:
     }
 
 
-def copy_node(vsn_dir: Path, python: Path, cache_tag: str) -> None:
-    """Copy the node package (sources kept for tracebacks) and precompile it."""
+def copy_node(vsn_dir: Path, python: Path, cache_tag: str, cache_dir: Path | None = None) -> None:
+    """Copy the node package (sources kept for tracebacks) and precompile it.
+
+    With ``cache_dir`` the compiled package is kept there, keyed by its sources,
+    the compiler and the release version (which its ``.pyc`` name), and copied on
+    later builds instead of compiled again.
+    """
+    sources = sorted(NODE_SRC.glob("*.py"))
+    cached = None
+    if cache_dir is not None:
+        h = hashlib.sha256(f"{cache_tag}\0{vsn_dir.name}\0".encode())
+        for src in [WORKER, Path(__file__).with_name("libs.py"), *sources]:
+            h.update(src.name.encode() + b"\0" + hashlib.sha256(src.read_bytes()).digest())
+        cached = cache_dir / h.hexdigest()[:24]
+        if cached.is_dir():
+            shutil.copytree(cached, vsn_dir / "node")
+            return
     pkg = vsn_dir / "node" / "pyrelease"
     (pkg / "node").mkdir(parents=True)
     (pkg / "__init__.py").write_text('"""pyrelease runtime side."""\n', encoding="utf-8")
-    for src in sorted(NODE_SRC.glob("*.py")):
+    for src in sources:
         shutil.copyfile(src, pkg / "node" / src.name)
     jobs = plan_compile(vsn_dir / "node", f"releases/{vsn_dir.name}/node", cache_tag, False)
     compile_files(python, jobs, strip_docstrings=False)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".filling-", dir=cached.parent))
+        try:
+            shutil.copytree(vsn_dir / "node", tmp / "node")
+            os.rename(tmp / "node", cached)
+        except OSError:  # filled meanwhile by another build: keep theirs
+            pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_boot_files(
@@ -176,7 +204,8 @@ def write_boot_files(
     if "unix" in spec.include_executables_for:
         write_scripts(release, vsn_dir, libs, env, context)
     python_exe = release.python.executable
-    copy_node(vsn_dir, python_exe, f"cpython-{release.python.version_short.replace('.', '')}")
+    cache_tag = f"cpython-{release.python.version_short.replace('.', '')}"
+    copy_node(vsn_dir, python_exe, cache_tag, user_cache_dir() / "node")
     (root / "releases" / "start_erl.data").write_text(
         f"{release.python.version} {release.version}", encoding="utf-8"
     )

@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,8 +79,15 @@ def make_staging(final: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
 
 
-def swap_into_place(staging: Path, final: Path) -> None:
-    """Replace ``final`` by ``staging``; on failure ``final`` is as it was."""
+_removals: list[threading.Thread] = []
+
+
+def swap_into_place(staging: Path, final: Path, *, background: bool = False) -> None:
+    """Replace ``final`` by ``staging``; on failure ``final`` is as it was.
+
+    With ``background`` the replaced tree is removed in a thread while the caller
+    goes on; :func:`wait_for_removals` waits for it.
+    """
     if not final.exists():
         os.rename(staging, final)
         return
@@ -91,4 +99,15 @@ def swap_into_place(staging: Path, final: Path) -> None:
     except BaseException:
         os.rename(old, final)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    if not background:
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    thread = threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True})
+    thread.start()
+    _removals.append(thread)
+
+
+def wait_for_removals() -> None:
+    """Wait until the trees replaced by ``swap_into_place(background=True)`` are gone."""
+    while _removals:
+        _removals.pop().join()

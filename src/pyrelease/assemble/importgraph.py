@@ -4,9 +4,9 @@ Modules are read with ``ast`` (never imported) when a decision needs them,
 and what each imports is cached per distribution, keyed by its sources::
 
     _build/ENV/lib-cache/imports/
-      django-5.2.1-0f1e2d3c4b5a6978.json   module -> imports (eager, required, every)
+      django-5.2.1-0f1e2d3c4b5a6978.json   module -> imports (eager, required, every, named)
 
-Two decisions rest on it:
+Three decisions rest on it:
 
 * ``strip`` removes a ``test``/``tests`` folder only when no module outside
   it imports anything inside it (Django's ``django/test/`` is imported by
@@ -15,7 +15,9 @@ Two decisions rest on it:
   callables, the config providers and ``config/runtime.py``, plus what the
   release's ``preload.include`` lists, minus test modules, plugins for other
   tools (pytest), ``__main__`` modules, ``preload.exclude`` and modules that
-  would fail for a module the release does not have.
+  would fail for a module the release does not have;
+* ``prune_stdlib`` keeps the standard-library modules that any module of the
+  release imports or names (:mod:`.prunestep`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from pyrelease.assemble.imports import imports_of
 from pyrelease.assemble.libs import EXTENSION_SUFFIXES, TEST_DIRS
 from pyrelease.distributions import Distribution
 
-FORMAT = 1
+FORMAT = 2
 # Name parts that mark a module as a test or a test-runner plugin, never preloaded.
 TEST_PARTS = {"test", "tests", "testing", "conftest", "__main__"}
 # Development tools: a module importing one of them at import time is a plugin for it.
@@ -54,6 +56,7 @@ class ModuleRecord:
     required: list[str] = field(default_factory=list)
     every: list[str] = field(default_factory=list)
     parsed: bool = True
+    named: list[str] = field(default_factory=list)  # see Imports.named
     scanned: bool = False  # imports read (extension modules have none to read)
 
 
@@ -88,7 +91,7 @@ def _cache_key(dist: Distribution, site: Path) -> str:
     return h.hexdigest()[:16]
 
 
-_SCANNED = ("eager", "required", "every", "parsed")
+_SCANNED = ("eager", "required", "every", "parsed", "named")
 
 
 class Graph:
@@ -128,7 +131,7 @@ class Graph:
                 if isinstance(known, dict) and set(known) == set(_SCANNED):
                     record.eager, record.required = known["eager"], known["required"]
                     record.every, record.parsed = known["every"], known["parsed"]
-                    record.scanned = True
+                    record.named, record.scanned = known["named"], True
                 graph.modules[name] = record
                 graph.owner[name] = dist.name
         return graph
@@ -151,6 +154,7 @@ class Graph:
             found = imports_of(source, name, is_package=record.package)
             record.eager, record.required = found.eager, found.required
             record.every, record.parsed = found.every, found.parsed
+            record.named = found.named
         record.scanned = True
         self._dirty.add(self.owner[name])
         return record

@@ -10,16 +10,23 @@ An import names every package on its way: ``import a.b.c`` imports ``a``,
 ``a.b`` and ``a.b.c``; ``from a.b import c`` imports ``a``, ``a.b`` and, when
 ``c`` is a submodule, ``a.b.c`` (the caller knows which modules exist, so the
 candidate is returned and kept only when it is a module).
+
+Both uses of the graph read it from here, with one parse per file: the preload
+plan and ``strip`` (:mod:`.importgraph`) and the pruning of the standard
+library (:mod:`.stdlibprune`), which also needs :attr:`Imports.named`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from dataclasses import dataclass, field
 
 # Calls whose first argument, when a string literal, names a module to import.
 IMPORT_CALLS = {"import_module", "__import__"}
+# A module that calls one of them may import any module it names in a string.
+_DYNAMIC_CALL = re.compile(rb"__import__\(|import_module\(")
 
 
 @dataclass
@@ -31,13 +38,18 @@ class Imports:
     except ``if TYPE_CHECKING:`` blocks. ``required`` is the part of ``eager``
     outside any ``try`` or ``if``: when one of those is missing, importing the
     module fails. ``every`` adds the imports inside functions, which run only
-    when the function is called.
+    when the function is called. ``named`` is, for a module that imports by a
+    computed name (``__import__(name)``, ``importlib.import_module(name)``),
+    every string literal that reads as a module name (``a.b``, ``a.b:attr`` gives
+    ``a.b``): a plugin list such as ``xml.sax``'s parsers. Callers keep the
+    names of modules that exist.
     """
 
     eager: list[str] = field(default_factory=list)
     required: list[str] = field(default_factory=list)
     every: list[str] = field(default_factory=list)
     parsed: bool = True
+    named: list[str] = field(default_factory=list)
 
 
 def _resolve(module: str, is_package: bool, level: int, name: str | None) -> str | None:
@@ -65,9 +77,10 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 class _Collector(ast.NodeVisitor):
-    def __init__(self, module: str, is_package: bool) -> None:
-        self.module, self.is_package = module, is_package
+    def __init__(self, module: str, is_package: bool, strings: bool = False) -> None:
+        self.module, self.is_package, self.strings = module, is_package, strings
         self.result = Imports()
+        self.named: set[str] = set()
         self.depth = 0  # > 0 inside a function body
         self.guarded = 0  # > 0 inside a try or if: the import may be optional
         self.type_checking = 0
@@ -129,6 +142,13 @@ class _Collector(ast.NodeVisitor):
                     self._add(name)
         self.generic_visit(node)
 
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if self.strings and isinstance(node.value, str):
+            name = node.value.partition(":")[0]
+            if name not in self.named and name and all(p.isidentifier() for p in name.split(".")):
+                self.named.add(name)
+                self.result.named.append(name)
+
     def visit_If(self, node: ast.If) -> None:
         if _is_type_checking(node.test):
             self.type_checking += 1
@@ -164,6 +184,6 @@ def imports_of(source: bytes, module: str, *, is_package: bool = False) -> Impor
             tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return Imports(parsed=False)
-    collector = _Collector(module, is_package)
+    collector = _Collector(module, is_package, strings=bool(_DYNAMIC_CALL.search(source)))
     collector.visit(tree)
     return collector.result

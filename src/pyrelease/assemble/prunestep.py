@@ -1,8 +1,9 @@
 """The ``prune_stdlib`` part of assembly: gather the release's code, prune, report.
 
 The release's code is every module of its distributions (read from the build
-environment, sources even when the release ships bytecode only), the node
-package, ``config/`` and the overlays' Python files. The list of what was
+environment, sources even when the release ships bytecode only, through the
+same cached import graph as the preload plan), the node package, ``config/``
+and the overlays' Python files. The list of what was
 removed goes to ``releases/VSN/stdlib-pruned.txt`` in the release, so that an
 ``ImportError`` on a target can be checked against it.
 """
@@ -10,13 +11,18 @@ removed goes to ``releases/VSN/stdlib-pruned.txt`` in the release, so that an
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyrelease
 from pyrelease.assemble import stdlibprune
+from pyrelease.assemble.importgraph import Graph
+from pyrelease.assemble.imports import imports_of
 from pyrelease.assemble.libs import LibDir
 from pyrelease.assemble.runtime.install import find_layout
+from pyrelease.cachedirs import user_cache_dir
 from pyrelease.errors import BuildError
 from pyrelease.release import Release
 
@@ -24,33 +30,87 @@ NODE_SRC = Path(pyrelease.__file__).parent / "node"
 LIST_NAME = "stdlib-pruned.txt"
 
 
-def _release_sources(release: Release, root: Path) -> Iterator[tuple[bytes, str, bool]]:
-    """(source, module, is package) of every Python module of the release."""
-    assert release.site_packages is not None
-    for dist in release.distributions:
-        for rel in dist.files:
-            if not rel.endswith(".py"):
-                continue
-            found = stdlibprune._module_name(rel.split("/"))
-            path = release.site_packages / rel
-            if found is not None and path.is_file():
-                yield path.read_bytes(), found[0], found[1]
-    for path in sorted(NODE_SRC.glob("*.py")):
-        yield path.read_bytes(), f"pyrelease.node.{path.stem}", path.stem == "__init__"
-    extra = [release.project.root / "config", *release.overlays]
-    for top in extra:
+def _release_imports(release: Release, graph: Graph) -> Iterator[tuple[list[str], list[str]]]:
+    """(every, named) of every Python module of the release, read once and cached.
+
+    The distributions' modules come from the import graph that the preload plan
+    and ``strip`` read too (cached per distribution); the node package,
+    ``config/`` and the overlays' Python files from a cache keyed by their bytes.
+    """
+    for name in sorted(graph.modules):
+        record = graph.record(name)
+        if record is not None:
+            yield record.every, record.named
+    extra: list[tuple[Path, str, bool]] = [
+        (path, f"pyrelease.node.{path.stem}", path.stem == "__init__")
+        for path in sorted(NODE_SRC.glob("*.py"))
+    ]
+    for top in [release.project.root / "config", *release.overlays]:
         if top.is_dir():
-            for path in sorted(top.rglob("*.py")):
-                yield path.read_bytes(), path.stem, False
+            extra += [(path, path.stem, False) for path in sorted(top.rglob("*.py"))]
+    cache = _ExtraCache(release.build_dir / "lib-cache" / "imports")
+    for path, module, package in extra:
+        yield cache.read(path.read_bytes(), module, package)
+    cache.save()
+
+
+class _ExtraCache:
+    """What files outside the distributions import, by their bytes (one JSON file)."""
+
+    def __init__(self, folder: Path) -> None:
+        here = Path(__file__).parent
+        key = hashlib.sha256((here / "imports.py").read_bytes()).hexdigest()[:16]
+        self.path = folder / f"other-sources-{key}.json"
+        self.used: dict[str, list[list[str]]] = {}
+        try:
+            self.known: dict[str, list[list[str]]] = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            self.known = {}
+
+    def read(self, source: bytes, module: str, package: bool) -> tuple[list[str], list[str]]:
+        h = hashlib.sha256(source)
+        h.update(f"\0{module}\0{package}".encode())
+        key = h.hexdigest()
+        found = self.known.get(key)
+        if not (isinstance(found, list) and len(found) == 2):
+            read = imports_of(source, module, is_package=package)
+            found = [read.every, read.named]
+        self.used[key] = found
+        return found[0], found[1]
+
+    def save(self) -> None:
+        if self.used == self.known:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(self.used, sort_keys=True), encoding="utf-8")
+        os.replace(partial, self.path)
 
 
 def _cache_file(release: Release, sources: Path) -> Path:
+    """Shared by every build with this Python: keyed by its standard library's place
+    and state (an installation replaced in place gets a new key) and this code."""
     here = Path(__file__).parent
     h = hashlib.sha256(str(sources).encode())
+    for name in ("os.py",):
+        try:
+            h.update(str((sources / name).stat().st_mtime_ns).encode())
+        except OSError:
+            pass
     for name in ("imports.py", "stdlibprune.py"):
         h.update(hashlib.sha256((here / name).read_bytes()).digest())
     key = h.hexdigest()[:16]
-    return release.build_dir / "lib-cache" / f"stdlib-imports-{release.python.version}-{key}.json"
+    return user_cache_dir() / "stdlib-imports" / f"{release.python.version}-{key}.json"
+
+
+def _startup_modules(release: Release, bundled: Path, stdlib: Path) -> list[str]:
+    """What the bundled interpreter imports at start-up, remembered per source interpreter
+    and runtime bundler (the bundled runtime is made from those two alone)."""
+    from pyrelease.assemble.runtime.cache import _bundler_digest
+    from pyrelease.cachedirs import interpreter_key, remembered
+
+    key = interpreter_key(release.python.executable, "startup", str(stdlib), _bundler_digest())
+    return remembered("startup-modules", key, lambda: stdlibprune.startup_modules(bundled))
 
 
 def _check_names(spec_names: tuple[str, ...], index: stdlibprune.StdlibIndex, part: str) -> None:
@@ -65,9 +125,18 @@ def _check_names(spec_names: tuple[str, ...], index: stdlibprune.StdlibIndex, pa
 
 
 def prune_runtime(
-    release: Release, root: Path, dir_name: str, python_rel: str, libs: list[LibDir]
+    release: Release,
+    root: Path,
+    dir_name: str,
+    python_rel: str,
+    libs: list[LibDir],
+    graph: Graph,
 ) -> stdlibprune.PruneResult:
-    """Prune ``root/dir_name``'s standard library to what the release can import."""
+    """Prune ``root/dir_name``'s standard library to what the release can import.
+
+    ``graph`` is the import graph of the release's distributions (see
+    :mod:`.importgraph`); what it reads here is kept in its cache too.
+    """
     spec = release.spec.prune_stdlib
     layout = find_layout(release.python)
     stdlib = root / dir_name / layout.stdlib_rel
@@ -75,14 +144,14 @@ def prune_runtime(
     index = stdlibprune.index_stdlib(stdlib, dynload)
     _check_names(spec.keep, index, "keep")
     _check_names(spec.drop, index, "drop")
-    startup = stdlibprune.startup_modules(root / python_rel)
+    startup = _startup_modules(release, root / python_rel, layout.stdlib)
     needed = [m for m in startup if m in index.modules and stdlibprune._matches(m, spec.drop)]
     if needed:
         raise BuildError(
             f"prune_stdlib.drop removes {', '.join(needed)}, which Python imports at start-up; "
             "take them off the list"
         )
-    roots = [*startup, *stdlibprune.release_roots(_release_sources(release, root), index)]
+    roots = [*startup, *stdlibprune.release_roots(_release_imports(release, graph), index)]
     for lib in libs:
         for ext in lib.extensions:
             roots += stdlibprune.named_in_binary(ext, index.modules)

@@ -65,7 +65,6 @@ DEFAULT_KEEP = (
 )
 #: Packages whose every module is kept: looked up by name at run time.
 WHOLE_PACKAGES = ("encodings",)
-_DYNAMIC_CALL = re.compile(rb"__import__\(|import_module\(")
 _SO_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_.]{1,80}")
 _EXT = re.compile(r"\.(?:cpython-[^.]+|abi3)?\.?so$")
 
@@ -148,29 +147,6 @@ def _prefixes(name: str) -> list[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def named_in_strings(source: bytes, known: dict[str, list[Path]] | set[str]) -> list[str]:
-    """Module names (``a.b``, ``a.b:attr``) in the string literals of a module that imports
-    by a computed name; nothing for a module that does not."""
-    if not _DYNAMIC_CALL.search(source):
-        return []
-    import ast
-    import warnings
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
-    names = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            name = node.value.partition(":")[0]
-            if name in known:
-                names.append(name)
-    return names
-
-
 def named_in_binary(path: Path, known: dict[str, list[Path]] | set[str]) -> list[str]:
     """Module names among the strings of an extension module (it may import them from C)."""
     try:
@@ -207,8 +183,9 @@ class _Graph:
         source = self.sources / (f"{rel}/__init__.py" if is_package else f"{rel}.py")
         if source.is_file():
             data = source.read_bytes()
-            found += imports_of(data, module, is_package=is_package).every
-            found += named_in_strings(data, self.index.modules)
+            read = imports_of(data, module, is_package=is_package)
+            found += read.every
+            found += [n for n in read.named if n in self.index.modules]
         self.cache[module] = found
         self.dirty = True
         return found
@@ -217,7 +194,7 @@ class _Graph:
         if self.cache_path is None or not self.dirty:
             return
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.cache_path.with_name(self.cache_path.name + ".partial")
+        partial = self.cache_path.with_name(f".{self.cache_path.name}.{os.getpid()}.partial")
         partial.write_text(json.dumps(self.cache, sort_keys=True), encoding="utf-8")
         os.replace(partial, self.cache_path)
 
@@ -236,16 +213,17 @@ def startup_modules(python: Path) -> list[str]:
     return sorted(names)
 
 
-def release_roots(sources: Iterable[tuple[bytes, str, bool]], known: StdlibIndex) -> list[str]:
+def release_roots(read: Iterable[tuple[list[str], list[str]]], known: StdlibIndex) -> list[str]:
     """The standard-library names that the release's own modules import or name.
 
-    ``sources`` are (source, module name, is package) of every module in the release
-    outside the standard library.
+    ``read`` holds, for every module of the release outside the standard library,
+    what :func:`~pyrelease.assemble.imports.imports_of` found in it: (``every``,
+    ``named``).
     """
     roots: list[str] = []
-    for data, module, is_package in sources:
-        roots += imports_of(data, module, is_package=is_package).every
-        roots += named_in_strings(data, known.modules)
+    for every, named in read:
+        roots += every
+        roots += [n for n in named if n in known.modules]
     return roots
 
 

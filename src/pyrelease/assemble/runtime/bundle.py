@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,6 +54,49 @@ class RuntimeInfo:
     """The runtime runs through its bundled loader (it came from a Nix store)."""
 
 
+class Prefetch:
+    """A copy of a cached runtime made in a thread while the build does other work.
+
+    :func:`bundle_runtime` moves it into the release instead of copying (when it
+    is the entry that build needs); :meth:`discard` removes what was not used.
+    """
+
+    def __init__(self, python: PythonInstall, scratch: Path, sources: bool) -> None:
+        self.entry: Path | None = None
+        self.copy: Path | None = None
+        self.folder = Path(tempfile.mkdtemp(prefix=".runtime-", dir=scratch))
+        self._thread = threading.Thread(target=self._run, args=(python, sources), daemon=True)
+        self._thread.start()
+
+    def _run(self, python: PythonInstall, sources: bool) -> None:
+        try:
+            entry = cache.default_cache_dir() / cache.cache_key(
+                find_layout(python), sources=sources
+            )
+            info = _info(cache.load(entry))
+            if info is not None:
+                shutil.copytree(entry / info.dir_name, self.folder / info.dir_name, symlinks=True)
+                self.entry, self.copy = entry, self.folder / info.dir_name
+        except Exception:  # the build copies it itself, and reports what goes wrong
+            self.entry = self.copy = None
+
+    def take(self, entry: Path) -> Path | None:
+        """The finished copy of ``entry``, or None."""
+        self._thread.join()
+        return self.copy if self.entry == entry else None
+
+    def discard(self) -> None:
+        """Remove whatever was not taken (waits for the copy to end)."""
+        self._thread.join()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def prefetch_runtime(python: PythonInstall, scratch: Path, *, sources: bool = True) -> Prefetch:
+    """Start copying ``python``'s cached runtime into a folder below ``scratch``."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    return Prefetch(python, scratch, sources)
+
+
 def bundle_runtime(
     python: PythonInstall,
     dest: Path,
@@ -59,13 +104,15 @@ def bundle_runtime(
     sources: bool = True,
     cache_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    prefetched: Prefetch | None = None,
 ) -> RuntimeInfo:
     """Write ``runtime-PYVSN/`` for ``python`` into the release root ``dest``.
 
     ``dest/runtime-PYVSN`` is replaced if it exists. With ``sources=False`` the standard
     library ships sourceless ``.pyc`` files only (about half the size). The finished
     runtime is cached under ``cache_dir`` (default :func:`cache.default_cache_dir`); a
-    cache hit is a plain copy.
+    cache hit is a plain copy, or the move of a copy made meanwhile (``prefetched``,
+    see :func:`prefetch_runtime`).
     """
     say = progress or (lambda _message: None)
     if sys.platform != "linux":
@@ -88,7 +135,13 @@ def bundle_runtime(
             target.unlink()
         elif target.exists():
             shutil.rmtree(target)
-        shutil.copytree(entry / info.dir_name, target, symlinks=True)
+        early = prefetched.take(entry) if prefetched is not None else None
+        try:
+            if early is None or early.name != info.dir_name:
+                raise FileNotFoundError(entry)
+            os.rename(early, target)  # the same file system: _build/ENV and the release
+        except OSError:
+            shutil.copytree(entry / info.dir_name, target, symlinks=True)
     except OSError as exc:
         raise BuildError(f"cannot copy the Python runtime into {dest}: {exc}") from None
     return info

@@ -102,7 +102,17 @@ def _find_interpreter(prefix: Path) -> Path:
 
 
 def _query(interpreter: Path) -> dict[str, Any]:
-    """What :data:`_INSPECT` prints about ``interpreter``."""
+    """What :data:`_INSPECT` prints about ``interpreter`` (remembered per interpreter)."""
+    from pyrelease.cachedirs import interpreter_key, remembered
+
+    try:
+        key = interpreter_key(interpreter, str(interpreter), _INSPECT)
+    except OSError as exc:
+        raise BuildError(f"cannot run {interpreter}: {exc}") from None
+    return remembered("interpreters", key, lambda: _run_query(interpreter))
+
+
+def _run_query(interpreter: Path) -> dict[str, Any]:
     try:
         proc = subprocess.run(
             [str(interpreter), "-I", "-S", "-c", _INSPECT],

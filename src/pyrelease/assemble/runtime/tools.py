@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -44,8 +45,9 @@ def patchelf() -> Path:
     )
 
 
+@functools.cache
 def tool_versions() -> dict[str, str]:
-    """Versions of the tools that shape the output (part of the cache key)."""
+    """Versions of the tools that shape the output (part of the cache key; asked once)."""
     versions = {}
     for name in ("patchelf", "strip"):
         try:
