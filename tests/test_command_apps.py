@@ -145,6 +145,12 @@ def test_http_server_command_serves_stops_and_leaves_nothing(web: Path, tmp_path
         n.wait_for("application command:http.server started (permanent)")
         pid = run(web, "pid", env=env)
         assert pid.stdout.strip() == str(n.proc.pid)
+        # Boot time is a feature: what the node's boot gets by without (docs/performance.md;
+        # contextlib neither, but rpc itself imports traceback, which imports it).
+        unused = "('subprocess', 'queue', 'heapq', 'copy')"
+        code = f"import sys; print([m for m in {unused} if m in sys.modules])"
+        loaded = run(web, "rpc", code, env=env)
+        assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
         n.signal(signal.SIGTERM)
         assert n.wait(60) == 0, n.output()
     with pytest.raises(OSError):
