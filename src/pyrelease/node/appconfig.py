@@ -23,6 +23,7 @@ Standard library only: this module runs inside releases.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 
@@ -65,22 +66,8 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         if isinstance(old, dict) and isinstance(value, dict):
             merged[key] = deep_merge(old, value)
         else:
-            merged[key] = _copied(value)
+            merged[key] = copy.deepcopy(value)
     return merged
-
-
-# What copy.deepcopy returns as it is; the node's boot meets mostly these, and
-# importing copy (with weakref) costs about a millisecond of every boot.
-_ATOMIC = (str, int, float, bool, type(None), bytes)
-
-
-def _copied(value: Any) -> Any:
-    """``copy.deepcopy(value)``, without importing ``copy`` for an atomic value."""
-    if type(value) in _ATOMIC:
-        return value
-    import copy
-
-    return copy.deepcopy(value)
 
 
 def config(app: str, **values: Any) -> None:
@@ -133,7 +120,7 @@ def evaluate_file(
 ) -> dict[str, Any]:
     """Evaluate a configuration file and return ``initial`` merged with what it set."""
     saved = (_state.collecting, _state.env, _state.target)
-    _state.collecting = _copied(initial or {})
+    _state.collecting = copy.deepcopy(initial or {})
     _state.env, _state.target = env, target
     try:
         _run_file(path)
