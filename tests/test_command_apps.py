@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import free_port, http_get, make_dist, node, pyrelease, run, wait_http
+from helpers import base_env, free_port, http_get, make_dist, node, pyrelease, run, wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
 
@@ -33,7 +34,9 @@ def main():
     with open(os.path.join(data, "worker.json"), "w") as f:
         json.dump({"pid": os.getpid(), "cwd": os.getcwd(), "argv": sys.argv,
                    "notify": os.environ.get("NOTIFY_SOCKET"),
-                   "pythonpath": os.environ.get("PYTHONPATH")}, f)
+                   "pythonpath": os.environ.get("PYTHONPATH"),
+                   "fds": [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                           if os.path.exists(f"/proc/self/fd/{fd}")]}, f)
     if os.environ.get("NOTIFY_SOCKET") and not os.environ.get("WRK_NO_READY"):
         import socket
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -142,6 +145,12 @@ def test_http_server_command_serves_stops_and_leaves_nothing(web: Path, tmp_path
         n.wait_for("application command:http.server started (permanent)")
         pid = run(web, "pid", env=env)
         assert pid.stdout.strip() == str(n.proc.pid)
+        # Boot time is a feature: what the node's boot gets by without (docs/performance.md;
+        # contextlib neither, but rpc itself imports traceback, which imports it).
+        unused = "('subprocess', 'queue', 'heapq')"
+        code = f"import sys; print([m for m in {unused} if m in sys.modules])"
+        loaded = run(web, "rpc", code, env=env)
+        assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
         n.signal(signal.SIGTERM)
         assert n.wait(60) == 0, n.output()
     with pytest.raises(OSError):
@@ -214,6 +223,39 @@ def test_worker_gets_signals_env_and_runs_in_the_data_dir(worker: Path, tmp_path
         assert stop.returncode == 0, stop.stderr
         assert n.wait(60) == 0, n.output()
         wait_gone(second)
+
+
+def test_the_command_gets_none_of_the_descriptors_the_node_inherited(
+    worker: Path, tmp_path: Path
+) -> None:
+    """A pipe the node's caller left open (an inheritable descriptor) is not the child's:
+    the command would otherwise keep it open after the node is gone."""
+    data = tmp_path / "data"
+    read, write = os.pipe()
+    os.set_inheritable(write, True)
+    pipe = f"pipe:[{os.fstat(read).st_ino}]"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    proc = subprocess.Popen(
+        [str(worker), "start"], env=env, pass_fds=(write,), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        os.close(write)
+        info = wait_file(data / "worker.json")
+        node_fds = [
+            os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")
+        ]
+        assert pipe in node_fds  # the node has it
+        assert pipe not in info["fds"] and "/dev/null" in info["fds"]
+        stop = run(worker, "stop", env=env)
+        assert stop.returncode == 0, stop.stderr
+        assert proc.wait(60) == 0
+        wait_gone(info["pid"])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(read)
 
 
 def seen_signals(data: Path) -> list[str]:

@@ -8,11 +8,11 @@ this module reads them, boots and runs the command. User errors print one
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import sys
 import threading
 import time
+from _queue import SimpleQueue  # queue.SimpleQueue, without queue.py and heapq
 
 from pyrelease.node import (
     appconfig,
@@ -33,6 +33,7 @@ from pyrelease.node.releaseenv import AlreadyRunning, Env, EnvError
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
+    import queue
     from collections.abc import Callable
     from typing import Any
 
@@ -106,7 +107,7 @@ class Node:
 
     def __init__(self, env: Env) -> None:
         self.env = env
-        self.events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.events: queue.SimpleQueue[tuple[str, Any]] = SimpleQueue()
         self.server: Any = None  # a server.ControlServer once the channel is up
         self.controller: Controller | None = None
         self.shutdown_timeout = 15.0

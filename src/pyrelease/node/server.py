@@ -20,7 +20,6 @@ only pause the loop, they never end it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import sys
@@ -112,11 +111,15 @@ class ControlServer:
         """Stop listening and remove the socket and port files."""
         self.closing = True
         if self.listener is not None:
-            with contextlib.suppress(OSError):
+            try:
                 self.listener.close()
+            except OSError:
+                pass
         for path in self.cleanup:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(path)
+            except OSError:
+                pass
 
     def _accept_loop(self) -> None:
         assert self.listener is not None
@@ -141,8 +144,10 @@ class ControlServer:
 
     def _note(self, message: str) -> None:
         """Log one line; a log that cannot be written must not end the channel's threads."""
-        with contextlib.suppress(OSError, ValueError):
+        try:
             self.log(message)
+        except (OSError, ValueError):
+            pass
 
     def _admit(self, conn: socket.socket) -> None:
         with self.lock:
@@ -210,8 +215,10 @@ class ControlServer:
             return  # a broken or hostile peer only loses its own connection
         finally:
             if not keep:
-                with contextlib.suppress(OSError):
+                try:
                     conn.close()
+                except OSError:
+                    pass
 
     def _sender(self, conn: channel.Session) -> Callable[[str, str], None]:
         step = channel.OUTPUT_CHUNK
