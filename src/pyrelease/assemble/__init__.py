@@ -97,7 +97,8 @@ def _fill(release: Release, root: Path) -> None:
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step,
-                              prefetched=release.runtime_prefetch)  # fmt: skip
+                              prefetched=release.runtime_prefetch,
+                              previous=release.path)  # fmt: skip
         runtime_libs, own_loader = info.needed_libs, info.own_loader
         if release.options.target and info.triple != triple:
             raise BuildError(
