@@ -27,14 +27,16 @@ import os
 
 
 def check(release):
+    if os.environ.get("FAIL_STEP") == "write":  # rewrites a runtime file in place
+        python = next(p for p in next(release.path.glob("runtime-*")).glob("bin/python3.*"))
+        with open(python, "r+b") as f:
+            f.write(b"overwritten by a step")
     if os.environ.get("FAIL_STEP"):
         raise RuntimeError("upload refused")
     return release
 """
-TOOL = (
-    '[tool.pyrelease]\nmod = "svc.app:start"\n'
-    '[tool.pyrelease.releases.svc]\nsteps = ["assemble", "buildsteps:check"]\n'
-)
+TOOL = '[tool.pyrelease]\nmod = "svc.app:start"\n'
+WITH_STEP = TOOL + '[tool.pyrelease.releases.svc]\nsteps = ["assemble", "buildsteps:check"]\n'
 
 
 def build(project: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -47,8 +49,8 @@ def build(project: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def project_at(base: Path) -> Path:
-    project = make_dist(base, "svc", "svc", SVC, "[]", TOOL)
+def project_at(base: Path, tool: str = TOOL) -> Path:
+    project = make_dist(base, "svc", "svc", SVC, "[]", tool)
     (project / "buildsteps.py").write_text(STEPS)
     return project
 
@@ -119,23 +121,37 @@ def test_a_rebuild_links_the_unchanged_runtime_files_and_equals_a_clean_build(
     assert ours == theirs
 
 
+def failed_rebuild(project: Path, how: str) -> None:
+    edit_app(project, "EDITED = 1")
+    failed = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "--overwrite"],
+        cwd=project, env={**os.environ, "FAIL_STEP": how}, capture_output=True, text=True,
+        timeout=600, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "upload refused" in failed.stderr
+
+
+def test_a_step_after_assemble_cannot_write_through_to_the_previous_release(
+    tmp_path: Path,
+) -> None:
+    project = project_at(tmp_path, WITH_STEP)
+    build(project)
+    release = project / "_build" / "prod" / "rel" / "svc"
+    before = state(release)
+    failed_rebuild(project, "write")
+    assert state(release) == before
+
+
 def test_a_failed_rebuild_over_a_read_only_release_leaves_its_modes(tmp_path: Path) -> None:
-    project = project_at(tmp_path)
+    project = project_at(tmp_path, WITH_STEP)
     build(project)
     release = project / "_build" / "prod" / "rel" / "svc"
     for path in [release, *release.rglob("*")]:  # releases are made read-only on servers
         if not path.is_symlink():
             os.chmod(path, stat.S_IMODE(path.lstat().st_mode) & ~0o222)
     before = state(release)
-
-    edit_app(project, "EDITED = 1")
-    failed = subprocess.run(
-        [sys.executable, "-m", "pyrelease", "build", "--overwrite"],
-        cwd=project, env={**os.environ, "FAIL_STEP": "1"}, capture_output=True, text=True,
-        timeout=600, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "upload refused" in failed.stderr
+    failed_rebuild(project, "1")
     assert state(release) == before
     for path in [release, *release.rglob("*")]:
         if not path.is_symlink():

@@ -15,6 +15,11 @@ the other. So a file of the previous release is linked only when
 * its bytes are those of the cached file (compared, not assumed: an edited
   release, or one made from another cache entry with the same name, is copied).
 
+Links are used only when no step of the user's runs after ``assemble`` (only
+``tar``, which reads): such a step sees the staged release and could rewrite a
+runtime file in place, which would reach the previous release through the link
+before the build had succeeded (:func:`may_link`).
+
 Everything else is copied as before. The filesystem has no reflinks here
 (ext4), so ``copy_file_range`` would still write every byte; links do not.
 """
@@ -27,6 +32,11 @@ import stat
 from pathlib import Path
 
 _CHUNK = 1 << 20
+
+
+def may_link(after_assemble: list[str]) -> bool:
+    """True when nothing but ``tar`` is among the steps that run after ``assemble``."""
+    return all(step == "tar" for step in after_assemble)
 
 
 def _final_mode(st: os.stat_result) -> int:
