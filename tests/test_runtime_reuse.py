@@ -157,3 +157,19 @@ def test_a_failed_rebuild_over_a_read_only_release_leaves_its_modes(tmp_path: Pa
         if not path.is_symlink():
             os.chmod(path, stat.S_IMODE(path.lstat().st_mode) | 0o200)
     shutil.rmtree(release)
+
+
+def test_scrubbing_store_paths_never_writes_through_a_link(tmp_path: Path) -> None:
+    from pyrelease.assemble.runtime.loader import SCRUBBED, STORE, scrub_store_paths
+
+    release = tmp_path / "release"
+    release.mkdir()
+    data = b"prefix " + STORE + b"abc-glibc/lib/ld.so suffix"
+    (tmp_path / "previous").write_bytes(data)
+    os.chmod(tmp_path / "previous", 0o755)
+    os.link(tmp_path / "previous", release / "lib.so")
+    assert scrub_store_paths(release) == [release / "lib.so"]
+    assert (release / "lib.so").read_bytes() == data.replace(STORE, SCRUBBED)
+    assert stat.S_IMODE((release / "lib.so").stat().st_mode) == 0o755
+    assert (tmp_path / "previous").read_bytes() == data
+    assert sorted(p.name for p in release.iterdir()) == ["lib.so"]
