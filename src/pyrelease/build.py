@@ -93,6 +93,12 @@ def _prefetch_runtime(release: Release):  # -> Prefetch | None
     spec = release.spec
     if spec.include_runtime is False or sys.platform != "linux":
         return None
+    from pyrelease.assemble.runtime.reuse import may_link
+
+    steps = release.steps
+    linking = "assemble" in steps and may_link(steps[steps.index("assemble") + 1 :])
+    if linking and release.path.is_dir() and any(release.path.glob("runtime-*")):
+        return None  # a rebuild: assemble links the previous release's runtime files
     from pyrelease.assemble.runtime.bundle import prefetch_runtime
 
     sources = not spec.strip.enabled or "sources" in spec.strip.keep

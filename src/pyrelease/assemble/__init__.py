@@ -28,6 +28,7 @@ from pyrelease.assemble.runtime import (
     host_triple,
     needed_system_libs,
     newest_glibc,
+    reuse,
 )
 from pyrelease.assemble.runtime.loader import scrub_store_paths
 from pyrelease.assemble.tarball import write_tarball
@@ -96,8 +97,11 @@ def _fill(release: Release, root: Path) -> None:
     triple = release.options.target or host_triple()
     if spec.include_runtime is not False:
         sources = not spec.strip.enabled or "sources" in spec.strip.keep
+        # release.steps: the steps after this one; a user step among them could write
+        # through a link into the previous release (see reuse.py)
+        previous = release.path if reuse.may_link(release.steps) else None
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step,
-                              prefetched=release.runtime_prefetch)  # fmt: skip
+                              prefetched=release.runtime_prefetch, previous=previous)  # fmt: skip
         runtime_libs, own_loader = info.needed_libs, info.own_loader
         if release.options.target and info.triple != triple:
             raise BuildError(

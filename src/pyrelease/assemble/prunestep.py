@@ -157,7 +157,7 @@ def prune_runtime(
             roots += stdlibprune.named_in_binary(ext, index.modules)
     result = stdlibprune.prune_stdlib(
         stdlib, dynload, layout.stdlib, roots, keep=spec.keep, drop=spec.drop,
-        cache=_cache_file(release, layout.stdlib),
+        cache=_cache_file(release, layout.stdlib), index=index,
     )  # fmt: skip
     listing = root / "releases" / release.version / LIST_NAME
     listing.parent.mkdir(parents=True, exist_ok=True)

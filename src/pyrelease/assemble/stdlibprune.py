@@ -25,6 +25,7 @@ pickle, or typed by an operator) must be listed in ``keep``.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -250,6 +251,57 @@ def closure(
     return kept
 
 
+def closure_key(
+    roots: Iterable[str], index: StdlibIndex, cache: Path, keep: Iterable[str], drop: Iterable[str]
+) -> str:
+    """What a closure depends on: the set of roots, the modules the bundle has, ``keep``,
+    ``drop`` and the import cache (itself keyed by the installation and this code)."""
+    h = hashlib.sha256()
+    parts = [sorted(set(roots)), sorted(index.modules), sorted(index.packages),
+             list(keep), list(drop), str(cache)]  # fmt: skip
+    for part in parts:
+        h.update(json.dumps(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:32]
+
+
+def cached_closure(
+    roots: Iterable[str],
+    index: StdlibIndex,
+    sources: Path,
+    cache: Path | None,
+    *,
+    keep: Iterable[str] = (),
+    drop: Iterable[str] = (),
+) -> set[str]:
+    """:func:`closure`, remembered per set of roots beside ``cache``.
+
+    A rebuild after an edit that changes no import has the same roots, so the walk
+    over the standard library's imports is skipped; any change to what the release
+    imports or names (or to ``keep``/``drop``, or to the bundled modules) is another key.
+    """
+    roots, keep, drop = list(roots), tuple(keep), tuple(drop)
+    if cache is None:
+        return closure(roots, index, _Graph(sources, index, None), keep=keep, drop=drop)
+    saved = cache.with_name(f"{cache.stem}-closures") / (
+        closure_key(roots, index, cache, keep, drop) + ".json"
+    )
+    try:
+        found = json.loads(saved.read_text(encoding="utf-8"))
+        if isinstance(found, list) and all(isinstance(m, str) for m in found):
+            return set(found)
+    except (OSError, ValueError):
+        pass
+    graph = _Graph(sources, index, cache)
+    kept = closure(roots, index, graph, keep=keep, drop=drop)
+    graph.save()
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    partial = saved.with_name(f".{saved.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(sorted(kept)), encoding="utf-8")
+    os.replace(partial, saved)
+    return kept
+
+
 def prune_stdlib(
     stdlib: Path,
     dynload: Path,
@@ -259,18 +311,19 @@ def prune_stdlib(
     keep: Iterable[str] = (),
     drop: Iterable[str] = (),
     cache: Path | None = None,
+    index: StdlibIndex | None = None,
 ) -> PruneResult:
     """Remove from ``stdlib`` (a bundled ``lib/pythonX.Y``) every module not reachable.
 
     ``sources`` is the installation's own standard library (its ``.py`` files are
     read; the bundle may hold bytecode only); ``roots`` the names the release and the
-    interpreter need; ``cache`` a file that keeps what each module imports between builds.
+    interpreter need; ``cache`` a file that keeps what each module imports between builds,
+    and beside it the closure of every set of roots seen (see :func:`cached_closure`);
+    ``index`` the :func:`index_stdlib` of ``stdlib`` when the caller has it already.
     """
-    index = index_stdlib(stdlib, dynload)
-    graph = _Graph(sources, index, cache)
-    kept = closure([*roots, *BUILTIN_IMPORTS], index, graph, keep=(*DEFAULT_KEEP, *keep),
-                   drop=drop)  # fmt: skip
-    graph.save()
+    index = index_stdlib(stdlib, dynload) if index is None else index
+    kept = cached_closure([*roots, *BUILTIN_IMPORTS], index, sources, cache,
+                          keep=(*DEFAULT_KEEP, *keep), drop=drop)  # fmt: skip
     removed = sorted(set(index.modules) - kept)
     removed_bytes = kept_bytes = 0
     for name, files in index.modules.items():

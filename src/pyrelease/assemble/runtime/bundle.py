@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pyrelease.assemble.runtime import cache, loader
+from pyrelease.assemble.fsutil import source_date_epoch
+from pyrelease.assemble.runtime import cache, loader, reuse
 from pyrelease.assemble.runtime.bytecode import compile_stdlib
 from pyrelease.assemble.runtime.elf import elf_triple, needed_system_libs, read_elf, soname
 from pyrelease.assemble.runtime.install import Layout, PythonInstall, find_layout
@@ -105,6 +106,7 @@ def bundle_runtime(
     cache_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
     prefetched: Prefetch | None = None,
+    previous: Path | None = None,
 ) -> RuntimeInfo:
     """Write ``runtime-PYVSN/`` for ``python`` into the release root ``dest``.
 
@@ -112,7 +114,9 @@ def bundle_runtime(
     library ships sourceless ``.pyc`` files only (about half the size). The finished
     runtime is cached under ``cache_dir`` (default :func:`cache.default_cache_dir`); a
     cache hit is a plain copy, or the move of a copy made meanwhile (``prefetched``,
-    see :func:`prefetch_runtime`).
+    see :func:`prefetch_runtime`). ``previous`` is the release this build replaces: the
+    files its runtime already holds as they are are hard-linked, not copied (see
+    :mod:`.reuse`).
     """
     say = progress or (lambda _message: None)
     if sys.platform != "linux":
@@ -136,12 +140,16 @@ def bundle_runtime(
         elif target.exists():
             shutil.rmtree(target)
         early = prefetched.take(entry) if prefetched is not None else None
+        old = previous / info.dir_name if previous is not None else None
         try:
             if early is None or early.name != info.dir_name:
                 raise FileNotFoundError(entry)
             os.rename(early, target)  # the same file system: _build/ENV and the release
         except OSError:
-            shutil.copytree(entry / info.dir_name, target, symlinks=True)
+            if old is not None and old.is_dir() and not old.is_symlink():
+                reuse.copy_reusing(entry / info.dir_name, old, target, source_date_epoch())
+            else:
+                shutil.copytree(entry / info.dir_name, target, symlinks=True)
     except OSError as exc:
         raise BuildError(f"cannot copy the Python runtime into {dest}: {exc}") from None
     return info

@@ -126,9 +126,12 @@ def scrub_store_paths(root: Path) -> list[Path]:
                 continue
             data = path.read_bytes()
             if STORE in data:
+                # A new file renamed over the old one: the old one may be a hard link
+                # into the release this build replaces (see reuse.py).
                 mode = path.stat().st_mode
-                os.chmod(path, mode | 0o200)
-                path.write_bytes(data.replace(STORE, SCRUBBED))
-                os.chmod(path, mode)
+                fresh = path.with_name(f".{name}.scrubbed")
+                fresh.write_bytes(data.replace(STORE, SCRUBBED))
+                os.chmod(fresh, mode)
+                os.replace(fresh, path)
                 changed.append(path)
     return changed
