@@ -24,6 +24,7 @@ from pathlib import Path
 from pyrelease.config import TAR_FORMATS
 from pyrelease.deploy.artifact import sha256_file, sha256_line
 from pyrelease.deploy.index import artifact_name
+from pyrelease.deploy.index import tarball_suffix as index_suffix
 from pyrelease.errors import BuildError
 
 
@@ -60,9 +61,9 @@ class Artifact:
 
 def tarball_suffix(path: Path) -> str:
     """The tarball suffix ``path`` ends with (``.tar.xz`` or ``.tar.gz``)."""
-    for suffix in TAR_FORMATS.values():
-        if path.name.endswith(suffix):
-            return suffix
+    suffix = index_suffix(path.name)
+    if suffix is not None:
+        return suffix
     raise BuildError(
         f"{path.name} is neither a .tar.xz nor a .tar.gz",
         tip="pass the tarball a release's tar step made, or the release directory",

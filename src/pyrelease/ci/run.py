@@ -26,6 +26,7 @@ from pyrelease.ci.artifact import publish, read_build_info
 from pyrelease.ci.report import Result
 from pyrelease.ci.upload import destination, object_url, push
 from pyrelease.console import Console
+from pyrelease.deploy.index import TARBALL_SUFFIXES
 from pyrelease.errors import BuildError
 
 # Credentials for the upload (and the job's OIDC token), kept from the build.
@@ -126,7 +127,7 @@ def _take(path: Path) -> tuple[Path | None, Path, dict]:
     if path.is_dir() and (path / "releases").is_dir():
         return None, path, read_build_info(path)
     if path.is_dir():
-        found = sorted([*path.glob("*.tar.xz"), *path.glob("*.tar.gz")])
+        found = sorted(p for suffix in TARBALL_SUFFIXES for p in path.glob(f"*{suffix}"))
         if len(found) != 1:
             raise BuildError(
                 f"{path} holds neither a release (releases/) nor exactly one .tar.xz or .tar.gz",

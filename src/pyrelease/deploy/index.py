@@ -43,6 +43,15 @@ class Entry:
         return self.file + ".sig"
 
 
+#: The suffixes of the two tarball formats a release can be shipped in.
+TARBALL_SUFFIXES = (".tar.xz", ".tar.gz")
+
+
+def tarball_suffix(filename: str) -> str | None:
+    """``.tar.xz`` or ``.tar.gz``, whichever ``filename`` ends with; None for neither."""
+    return next((s for s in TARBALL_SUFFIXES if filename.endswith(s)), None)
+
+
 def artifact_name(name: str, version: str, triple: str, suffix: str = ".tar.gz") -> str:
     """The object name of an artifact: ``NAME/VSN/NAME-VSN-TRIPLE.tar.gz``."""
     return f"{name}/{version}/{name}-{version}-{triple}{suffix}"

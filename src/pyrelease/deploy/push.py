@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pyrelease.deploy.artifact import build_info, sha256_file, sha256_line
 from pyrelease.deploy.errors import DeployError
-from pyrelease.deploy.index import Entry, artifact_name, index_name, read_index
+from pyrelease.deploy.index import Entry, artifact_name, index_name, read_index, tarball_suffix
 from pyrelease.deploy.safetar import Limits
 from pyrelease.deploy.signing import sign
 from pyrelease.deploy.store import Store
@@ -71,8 +71,7 @@ def _push(
             say(f"{label} is already in {url} with the same sha256, nothing to do")
             return False
         raise _conflict(url, label, existing.sha256, digest)
-    suffix = ".tar.xz" if tarball.name.endswith(".tar.xz") else ".tar.gz"
-    remote = artifact_name(name, version, triple, suffix)
+    remote = artifact_name(name, version, triple, tarball_suffix(tarball.name) or ".tar.gz")
     sent = [tarball.name, ".sha256"]
     with tempfile.TemporaryDirectory(prefix="release-deploy-") as tmp:
         sums = Path(tmp) / "sha256"
