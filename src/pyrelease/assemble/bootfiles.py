@@ -12,6 +12,8 @@ releases/
     boot.json                 runtime settings: providers, compile_env, reboot
     sys.config                build-time configuration (JSON)
     runtime.py                config/runtime.py, when present
+    boot.cache                the JSON files above, parsed (see bootcache.py)
+    __pycache__/              runtime.py compiled (see bootcache.py)
     vm.args, remote.vm.args, env.sh, env.bat
     build_info.json           target triple, Python, system libraries needed
     node/pyrelease/node/      the runtime side (standard library only)
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrelease
+from pyrelease.assemble.bootcache import compile_runtime_config, write_boot_cache
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import WORKER, LibDir, compile_files, plan_compile
 from pyrelease.assemble.scripts import write_scripts
@@ -206,6 +209,8 @@ def write_boot_files(
     python_exe = release.python.executable
     cache_tag = f"cpython-{release.python.version_short.replace('.', '')}"
     copy_node(vsn_dir, python_exe, cache_tag, user_cache_dir() / "node")
+    compile_runtime_config(vsn_dir, python_exe, cache_tag, user_cache_dir() / "runtime-config")
+    write_boot_cache(vsn_dir)
     (root / "releases" / "start_erl.data").write_text(
         f"{release.python.version} {release.version}", encoding="utf-8"
     )
