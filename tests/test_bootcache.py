@@ -168,3 +168,12 @@ def test_the_compiled_runtime_py_is_kept_in_the_build_cache(tmp_path: Path) -> N
         outputs.append((folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc").read_bytes())
     assert outputs[0] == outputs[1]
     assert len(list(cache.glob("*.pyc"))) == 1
+
+
+def test_a_cache_that_cannot_be_written_does_not_fail_the_build(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    folder = vsn_dir(tmp_path)
+    (folder / "runtime.py").write_text(RUNTIME)
+    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG, blocked / "cache")
+    assert bootcache.compiled(str(folder / "runtime.py")) is not None

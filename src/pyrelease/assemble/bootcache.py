@@ -69,11 +69,18 @@ def compile_runtime_config(
             return
     compile_files(python, [(source, out, dfile)], strip_docstrings=False)
     if cached is not None and out.is_file():
+        _keep(out, cached)
+
+
+def _keep(pyc: Path, cached: Path) -> None:
+    """Copy ``pyc`` into the cache under its final name in one step (a rename)."""
+    tmp = None
+    try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".filling-", dir=cached.parent)
         os.close(fd)
-        try:
-            shutil.copyfile(out, tmp)
-            os.replace(tmp, cached)
-        except OSError:  # a full or read-only cache: the release is complete anyway
+        shutil.copyfile(pyc, tmp)
+        os.replace(tmp, cached)
+    except OSError:  # a full or read-only cache: the release is complete anyway
+        if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
