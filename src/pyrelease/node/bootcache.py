@@ -107,7 +107,7 @@ def compiled(path: str) -> "CodeType | None":
         code = marshal.loads(memoryview(data)[16:])
     except (ValueError, EOFError, TypeError):
         return None
-    if type(code) is not type(compiled.__code__):
+    if type(code) is not type(compiled.__code__):  # types.CodeType, without importing types
         return None
     _imp._fix_co_filename(code, path)
     return code
