@@ -108,6 +108,8 @@ def test_eval_exits_as_the_interpreter_would(built: Path, tmp_path: Path) -> Non
     assert run(script(built), "eval", code).stdout == "thread done\n"
     code = "class C:\n    def __del__(self): print('finalized')\nc = C(); c.me = c\nprint('ran')"
     assert run(script(built), "eval", code).stdout == "ran\nfinalized\n"
+    code = "import io, sys; print('to the terminal'); sys.stdout = io.StringIO(); print('kept')"
+    assert run(script(built), "eval", code).stdout == "to the terminal\n"
     assert run(script(built), "eval", "raise SystemExit(3)").returncode == 3
     assert run(script(built), "eval", "import sys; sys.exit(4)").returncode == 4
 

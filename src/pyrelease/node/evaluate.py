@@ -82,8 +82,9 @@ def leave_early(status: int, namespace: "dict[str, object]", modules: "set[str]"
 
     gc.collect()  # the boot's objects are frozen (bootgc.settle): only the code's are seen
     try:
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            if stream is not None:  # the originals too, should the code have replaced them
+                stream.flush()
     except BaseException:
         return
     os._exit(status)
