@@ -12,9 +12,12 @@ releases/
     boot.json                 runtime settings: providers, compile_env, reboot
     sys.config                build-time configuration (JSON)
     runtime.py                config/runtime.py, when present
+    boot.cache                the JSON files above, parsed (see bootcache.py)
+    __pycache__/              runtime.py compiled (see bootcache.py)
     vm.args, remote.vm.args, env.sh, env.bat
     build_info.json           target triple, Python, system libraries needed
-    node/pyrelease/node/      the runtime side (standard library only)
+    node/pyrelease/node/      the runtime side (standard library only); __main__.pyc
+                              is what bin/NAME runs for management commands and eval
     bin/python, bin/SCRIPT    the release's interpreter and console scripts (scripts.py)
 ```
 """
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrelease
+from pyrelease.assemble.bootcache import compile_runtime_config, write_boot_cache
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import WORKER, LibDir, compile_files, plan_compile
 from pyrelease.assemble.scripts import write_scripts
@@ -39,6 +43,10 @@ from pyrelease.commandspec import manifest_entry
 from pyrelease.templates import environment, render
 
 NODE_SRC = Path(pyrelease.__file__).parent / "node"
+#: The entry point bin/NAME runs, below releases/VSN/ (also as a ``.pyc``, see copy_node).
+MAIN_REL = "node/pyrelease/node/__main__.py"
+#: What copy_node writes besides the compiled sources; part of its cache key.
+NODE_LAYOUT = "pyc-main-1"
 
 
 def _json(path: Path, data: Any) -> None:
@@ -147,7 +155,7 @@ def copy_node(vsn_dir: Path, python: Path, cache_tag: str, cache_dir: Path | Non
     sources = sorted(NODE_SRC.glob("*.py"))
     cached = None
     if cache_dir is not None:
-        h = hashlib.sha256(f"{cache_tag}\0{vsn_dir.name}\0".encode())
+        h = hashlib.sha256(f"{cache_tag}\0{vsn_dir.name}\0{NODE_LAYOUT}\0".encode())
         for src in [WORKER, Path(__file__).with_name("libs.py"), *sources]:
             h.update(src.name.encode() + b"\0" + hashlib.sha256(src.read_bytes()).digest())
         cached = cache_dir / h.hexdigest()[:24]
@@ -160,6 +168,11 @@ def copy_node(vsn_dir: Path, python: Path, cache_tag: str, cache_dir: Path | Non
     for src in sources:
         shutil.copyfile(src, pkg / "node" / src.name)
     jobs = plan_compile(vsn_dir / "node", f"releases/{vsn_dir.name}/node", cache_tag, False)
+    # The entry point as a sourceless .pyc too: bin/NAME runs it for the management
+    # commands, which then do not compile __main__.py at every call (a script is
+    # never cached).
+    main_py = pkg / "node" / "__main__.py"
+    jobs.append((main_py, main_py.with_suffix(".pyc"), f"releases/{vsn_dir.name}/{MAIN_REL}"))
     compile_files(python, jobs, strip_docstrings=False)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +219,8 @@ def write_boot_files(
     python_exe = release.python.executable
     cache_tag = f"cpython-{release.python.version_short.replace('.', '')}"
     copy_node(vsn_dir, python_exe, cache_tag, user_cache_dir() / "node")
+    compile_runtime_config(vsn_dir, python_exe, cache_tag, user_cache_dir() / "runtime-config")
+    write_boot_cache(vsn_dir)
     (root / "releases" / "start_erl.data").write_text(
         f"{release.python.version} {release.version}", encoding="utf-8"
     )

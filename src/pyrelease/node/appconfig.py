@@ -25,6 +25,7 @@ import os
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
+    from types import CodeType
     from typing import Any
 
 _MISSING = object()
@@ -138,13 +139,16 @@ def import_config(path: str) -> None:
     _run_file(full)
 
 
-def _run_file(path: str) -> None:
-    try:
-        with open(path, "rb") as f:
-            source = f.read()
-    except OSError as exc:
-        raise ConfigFileError(f"cannot read configuration file {path}: {exc.strerror}") from None
-    code = compile(source, path, "exec")
+def _run_file(path: str, code: "CodeType | None" = None) -> None:
+    if code is None:
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+        except OSError as exc:
+            raise ConfigFileError(
+                f"cannot read configuration file {path}: {exc.strerror}"
+            ) from None
+        code = compile(source, path, "exec")
     _state.files.append(path)
     try:
         exec(code, {"__name__": "__config__", "__file__": path})
@@ -153,14 +157,23 @@ def _run_file(path: str) -> None:
 
 
 def evaluate_file(
-    path: str, *, env: str, initial: "dict[str, Any] | None" = None, target: str = "host"
+    path: str,
+    *,
+    env: str,
+    initial: "dict[str, Any] | None" = None,
+    target: str = "host",
+    code: "CodeType | None" = None,
 ) -> "dict[str, Any]":
-    """Evaluate a configuration file and return ``initial`` merged with what it set."""
+    """Evaluate a configuration file and return ``initial`` merged with what it set.
+
+    ``code``: the file already compiled (the node passes what the build
+    compiled, see ``bootcache``); by default the file is read and compiled.
+    """
     saved = (_state.collecting, _state.env, _state.target)
     _state.collecting = _deepcopy(initial or {})
     _state.env, _state.target = env, target
     try:
-        _run_file(path)
+        _run_file(path, code)
         return _state.collecting
     finally:
         _state.collecting, _state.env, _state.target = saved

@@ -6,7 +6,7 @@ providers → compile-env validation.
 
 import os
 
-from pyrelease.node import appconfig, jsonframe, providers
+from pyrelease.node import appconfig, bootcache
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ class BootConfigError(Exception):
 def read_json(path: str, what: str) -> "Any":
     """Read a JSON file written at build time."""
     try:
-        return jsonframe.load_file(path)  # json.load without importing json (boot time)
+        return bootcache.load_json(path)  # json.load without json (boot time)
     except FileNotFoundError:
         raise BootConfigError(f"{what} {path} does not exist") from None
     except (OSError, ValueError) as exc:
@@ -28,7 +28,12 @@ def read_json(path: str, what: str) -> "Any":
 
 
 def boot_settings(vsn_dir: str) -> "dict[str, Any]":
-    """``releases/VSN/boot.json``: providers, compile-env reads, reboot flags."""
+    """``releases/VSN/boot.json``: providers, compile-env reads, reboot flags.
+
+    The first boot file a node reads: from here on, the files the build cached
+    in ``vsn_dir`` (see ``bootcache``) are read from there when unchanged.
+    """
+    bootcache.use(vsn_dir)
     return read_json(os.path.join(vsn_dir, "boot.json"), "boot settings")
 
 
@@ -42,15 +47,20 @@ def compute(
         if settings.get("runtime_config") and os.path.exists(runtime_py):
             shown = settings.get("runtime_config_path") or "config/runtime.py"
             try:
-                config = appconfig.evaluate_file(runtime_py, env=env, initial=config)
+                code = bootcache.compiled(runtime_py)
+                config = appconfig.evaluate_file(runtime_py, env=env, initial=config, code=code)
             except appconfig.ConfigFileError as exc:
                 raise BootConfigError(str(exc)) from None
             except Exception as exc:
                 raise BootConfigError(describe_error(exc, runtime_py, shown)) from None
-        try:
-            config = providers.apply(config, settings.get("config_providers", []))
-        except providers.ProviderError as exc:
-            raise BootConfigError(str(exc)) from None
+        specs = settings.get("config_providers", [])
+        if specs:
+            from pyrelease.node import providers
+
+            try:
+                config = providers.apply(config, specs)
+            except providers.ProviderError as exc:
+                raise BootConfigError(str(exc)) from None
     if settings.get("validate_compile_env", True):
         check_compile_env(config, settings.get("compile_env", []))
     return config

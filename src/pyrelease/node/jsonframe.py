@@ -100,6 +100,11 @@ def load_file(path: str) -> "Any":
     """
     with open(path, "rb") as f:
         data = f.read()
+    return load_bytes(data)
+
+
+def load_bytes(data: bytes) -> "Any":
+    """The JSON value of a file's bytes (see :func:`load_file`)."""
     try:
         return decode(data)
     except ValueError:

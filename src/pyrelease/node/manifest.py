@@ -2,7 +2,7 @@
 
 import os
 
-from pyrelease.node import jsonframe
+from pyrelease.node import bootcache
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ class ManifestError(Exception):
 def load(path: str) -> "Manifest":
     """Read a manifest file; raise :class:`ManifestError` with a clear message."""
     try:
-        data = jsonframe.load_file(path)  # json.load without importing json (boot time)
+        data = bootcache.load_json(path)  # json.load without json (boot time)
     except FileNotFoundError:
         raise ManifestError(f"boot script {path} does not exist") from None
     except (OSError, ValueError) as exc:
