@@ -121,6 +121,35 @@ def test_a_rebuild_links_the_unchanged_runtime_files_and_equals_a_clean_build(
     assert ours == theirs
 
 
+def pruned(release: Path) -> list[str]:
+    return (release / "releases" / "1.0.0" / "stdlib-pruned.txt").read_text().split()
+
+
+def test_a_rebuild_that_imports_a_module_the_previous_release_pruned_has_it(
+    tmp_path: Path,
+) -> None:
+    # A rebuild copies only the standard-library files the previous release kept;
+    # the pruning copies in what it keeps now.
+    project = project_at(tmp_path / "edited")
+    build(project)
+    release = project / "_build" / "prod" / "rel" / "svc"
+    assert {"xml.dom.minidom", "smtplib"} <= set(pruned(release))
+
+    edit_app(project, "import xml.dom.minidom")
+    build(project)
+    assert "xml.dom.minidom" not in pruned(release)
+    assert "smtplib" in pruned(release)
+    python = runtime_file(release, "python")
+    subprocess.run([python, "-I", "-c", "import xml.dom.minidom"], check=True, timeout=60)
+
+    clean = project_at(tmp_path / "clean")
+    edit_app(clean, "import xml.dom.minidom")
+    build(clean)
+    ours, theirs = state(release), state(clean / "_build" / "prod" / "rel" / "svc")
+    ours.pop("releases/COOKIE", None), theirs.pop("releases/COOKIE", None)  # random if there
+    assert ours == theirs
+
+
 def failed_rebuild(project: Path, how: str) -> None:
     edit_app(project, "EDITED = 1")
     failed = subprocess.run(

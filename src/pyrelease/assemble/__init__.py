@@ -101,7 +101,8 @@ def _fill(release: Release, root: Path) -> None:
         # through a link into the previous release (see reuse.py)
         previous = release.path if reuse.may_link(release.steps) else None
         info = bundle_runtime(python, root, sources=sources, progress=release.console.step,
-                              prefetched=release.runtime_prefetch, previous=previous)  # fmt: skip
+                              prefetched=release.runtime_prefetch, previous=previous,
+                              leave_out_pruned=spec.prune_stdlib.enabled)  # fmt: skip
         runtime_libs, own_loader = info.needed_libs, info.own_loader
         if release.options.target and info.triple != triple:
             raise BuildError(
@@ -148,7 +149,7 @@ def _fill(release: Release, root: Path) -> None:
         scrub_store_paths(root)
     copy_overlays(release, root)
     if info is not None and spec.prune_stdlib.enabled:
-        prune_runtime(release, root, info.dir_name, info.python_rel, libs, graph)
+        prune_runtime(release, root, info, libs, graph)
         graph.save()
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"

@@ -20,6 +20,12 @@ Links are used only when no step of the user's runs after ``assemble`` (only
 runtime file in place, which would reach the previous release through the link
 before the build had succeeded (:func:`may_link`).
 
+When the standard library is pruned afterwards, the files of it that the
+previous release does not have (the previous pruning removed them) are not
+copied at all: the pruning decides again, over the cached runtime's complete
+list, and copies in those it keeps (``prune_stdlib(missing=...)``), so the
+result is the same as pruning a full copy.
+
 Everything else is copied as before. The filesystem has no reflinks here
 (ext4), so ``copy_file_range`` would still write every byte; links do not.
 """
@@ -29,6 +35,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 _CHUNK = 1 << 20
@@ -71,13 +78,24 @@ def reusable(cached: str, previous: str, epoch: int) -> bool:
     )
 
 
-def copy_reusing(src: Path, previous: Path, dest: Path, epoch: int) -> int:
+def copy_reusing(
+    src: Path,
+    previous: Path,
+    dest: Path,
+    epoch: int,
+    leave_out: Callable[[str], bool] | None = None,
+) -> tuple[int, list[str]]:
     """``shutil.copytree(src, dest, symlinks=True)``, linking files of ``previous``
     (the same tree in the release being replaced) where :func:`reusable` allows.
 
-    Returns how many files were linked.
+    A file that ``previous`` does not have and ``leave_out`` (given its path
+    relative to ``src``, ``/``-separated) accepts is not copied at all: the
+    previous build removed it (pruning), and the step that decides again copies
+    back what it keeps. Returns how many files were linked, and the relative
+    paths left out.
     """
     linked = 0
+    left_out: list[str] = []
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames.sort()
         rel = os.path.relpath(dirpath, src)
@@ -97,6 +115,11 @@ def copy_reusing(src: Path, previous: Path, dest: Path, epoch: int) -> int:
             if reusable(source, old, epoch):
                 os.link(old, target)
                 linked += 1
-            else:
-                shutil.copy2(source, target)
-    return linked
+                continue
+            if leave_out is not None:
+                relative = name if rel == "." else f"{rel}/{name}".replace(os.sep, "/")
+                if leave_out(relative) and not os.path.lexists(old):
+                    left_out.append(relative)
+                    continue
+            shutil.copy2(source, target)
+    return linked, left_out
