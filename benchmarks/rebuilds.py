@@ -15,6 +15,13 @@ Each round, for each variant in turn (so a busy machine slows all alike):
 folder, put first on ``PYTHONPATH``) with the same interpreter. Prints a Markdown
 table (median [min-max] seconds) with the load average, and writes the samples as
 JSON with ``--json``.
+
+pyrelease is measured as users install it: an installed wheel has its modules
+compiled at install time, while this checkout runs from its sources, and with
+``PYTHONDONTWRITEBYTECODE`` set (as on the benchmark machine) every run would
+compile pyrelease's own modules again (about 0.1 s). So each variant's ``src/``
+(the working tree's too) is copied into a temporary folder, compiled there once
+with ``compileall`` (what pip and uv do on install), and put first on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -66,6 +73,20 @@ def archive(ref: str, dest: Path) -> Path:
     return dest / "src"
 
 
+def copy_tree_src(dest: Path) -> Path:
+    """The working tree's ``src/`` (uncommitted changes included), copied below ``dest``."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(ROOT / "src", dest / "src", ignore=ignore)
+    return dest / "src"
+
+
+def precompile(python: str, src: Path) -> Path:
+    """Compile ``src``'s modules as an install would (``__pycache__`` beside them)."""
+    subprocess.run([python, "-m", "compileall", "-q", str(src)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return src
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -77,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("examples/demo/pylock.toml is missing: run ./scripts/setup first")
     work = Path(tempfile.mkdtemp(prefix="pyrelease-rebuilds-"))
     try:
-        variants = {"this tree": {**os.environ}}
+        this = precompile(args.python, copy_tree_src(work / "this"))
+        variants = {"this tree": {**os.environ, "PYTHONPATH": str(this)}}
         if args.compare:
-            src = archive(args.compare, work)
+            (work / "ref").mkdir()
+            src = precompile(args.python, archive(args.compare, work / "ref"))
             variants[args.compare] = {**os.environ, "PYTHONPATH": str(src)}
         samples = {v: {k: [] for k in TARGETS} for v in variants}
         loads = [os.getloadavg()[0]]
