@@ -188,6 +188,52 @@ def test_a_failed_rebuild_over_a_read_only_release_leaves_its_modes(tmp_path: Pa
     shutil.rmtree(release)
 
 
+def times_and_modes(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(root)): (stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+        for path in sorted(root.rglob("*"))
+        if not stat.S_ISLNK((st := path.lstat()).st_mode)
+    }
+
+
+def test_a_failed_rebuild_leaves_the_times_and_modes_of_files_it_could_have_linked(
+    tmp_path: Path,
+) -> None:
+    """Only a file whose mode and time are already the release's is linked: the new
+    release's normalising would otherwise change them in the previous release too."""
+    tool = TOOL + '[tool.pyrelease.releases.svc]\nsteps = ["assemble", "tar"]\ntar_format = "gz"\n'
+    project = project_at(tmp_path, tool)
+    build(project)
+    release = project / "_build" / "prod" / "rel" / "svc"
+    touched = [
+        runtime_file(release, "os.py*"),
+        next(release.glob("releases/*/node/pyrelease/node/*.py")),
+        next(release.glob("lib/svc-*/svc/app.py*")),
+    ]
+    for path in touched:  # as a backup tool or an operator could leave them
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    os.chmod(runtime_file(release, "codecs.py*"), 0o600)
+    before = times_and_modes(release)
+
+    # The tarball (several MB) cannot be written: the build fails after the new
+    # release was assembled and normalised, before it is switched in.
+    def limit_file_size() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000))
+
+    edit_app(project, "EDITED = 1")
+    failed = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "--overwrite"],
+        cwd=project, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        preexec_fn=limit_file_size,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "cannot write the tarball _build/prod/svc-1.0.0.tar.gz" in failed.stderr
+    assert "File too large" in failed.stderr and "Traceback" not in failed.stderr
+    assert times_and_modes(release) == before
+
+
 def test_scrubbing_store_paths_never_writes_through_a_link(tmp_path: Path) -> None:
     from pyrelease.assemble.runtime.loader import SCRUBBED, STORE, scrub_store_paths
 
