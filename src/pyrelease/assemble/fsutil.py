@@ -58,6 +58,8 @@ def normalize_tree(root: Path, epoch: int | None = None) -> None:
             mode = 0o400
         else:
             mode = 0o755 if st.st_mode & 0o111 else 0o644
+            if stat.S_IMODE(st.st_mode) == mode and st.st_mtime_ns == epoch * 1_000_000_000:
+                continue  # already so (a file linked from the release this one replaces)
         os.chmod(path, mode)
         os.utime(path, (epoch, epoch))
 

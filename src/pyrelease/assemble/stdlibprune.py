@@ -121,10 +121,11 @@ def index_stdlib(stdlib: Path, dynload: Path, extra: Iterable[Path] = ()) -> Std
         base = Path(dirpath)
         if base == dynload:
             dirnames[:] = []
+        rel = base.relative_to(stdlib).parts
         for name in filenames:
-            _index_file(found, stdlib, base, name)
+            _index_file(found, base, rel, name)
     for path in extra:
-        _index_file(found, stdlib, path.parent, path.name)
+        _index_file(found, path.parent, path.parent.relative_to(stdlib).parts, path.name)
     if dynload.is_dir():
         for path in dynload.iterdir():
             if _EXT.search(path.name):
@@ -132,8 +133,8 @@ def index_stdlib(stdlib: Path, dynload: Path, extra: Iterable[Path] = ()) -> Std
     return found
 
 
-def _index_file(found: StdlibIndex, stdlib: Path, base: Path, name: str) -> None:
-    rel = base.relative_to(stdlib).parts
+def _index_file(found: StdlibIndex, base: Path, rel: tuple[str, ...], name: str) -> None:
+    """Index ``base/name``, ``rel`` being ``base`` relative to the standard library."""
     module = _module_name([*rel, name])
     if module is None:
         owner = ".".join(p for p in rel if p != "__pycache__")
@@ -371,7 +372,10 @@ def prune_stdlib(
 
 
 def _remove_empty_dirs(top: Path) -> None:
-    for dirpath, _dirnames, _filenames in sorted(os.walk(top), reverse=True):
-        path = Path(dirpath)
-        if path != top and not any(path.iterdir()):
-            path.rmdir()
+    removed: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(top, topdown=False):  # children first
+        if dirpath == str(top) or filenames:
+            continue
+        if all(os.path.join(dirpath, d) in removed for d in dirnames):
+            os.rmdir(dirpath)
+            removed.add(dirpath)
