@@ -114,7 +114,8 @@ class CompileWorker:
 
     It waits for its job on stdin, so its state when it compiles (and so every
     ``.pyc`` it writes) is the same as a worker started with the job at hand.
-    It runs one job (:meth:`compile`); :meth:`close` ends it if it got none.
+    It runs one job (:meth:`compile`); :meth:`close` ends it if it got none (and
+    should this process die first, the worker reads the end of its input and exits).
     """
 
     def __init__(self, python: Path) -> None:
