@@ -60,6 +60,9 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
         )
         return release
     confirm_overwrite(release)
+    from pyrelease.assemble.fsutil import remove_replaced
+
+    remove_replaced(release.path)  # what the last build left aside, in a thread
     release.python = target_python(release)
     check_python_version(release)
     check_runtime_config(release)
@@ -84,7 +87,7 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
     finally:
         from pyrelease.assemble.fsutil import wait_for_removals
 
-        wait_for_removals()  # the replaced release, removed meanwhile
+        wait_for_removals()  # normally done long before (assemble waits for it)
     return release
 
 

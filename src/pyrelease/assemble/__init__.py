@@ -19,7 +19,13 @@ import pyrelease
 from pyrelease import startcheck
 from pyrelease.assemble import libcache, preload
 from pyrelease.assemble.bootfiles import write_boot_files
-from pyrelease.assemble.fsutil import make_staging, normalize_tree, source_date_epoch
+from pyrelease.assemble.fsutil import (
+    make_staging,
+    normalize_tree,
+    replaced_trees,
+    source_date_epoch,
+    wait_for_removals,
+)
 from pyrelease.assemble.importgraph import Graph, needed_test_dirs
 from pyrelease.assemble.libs import CompileWorker, LibDir, write_libs
 from pyrelease.assemble.prunestep import prune_runtime
@@ -104,6 +110,11 @@ def _fill(release: Release, root: Path) -> None:
     # when a user step runs after this one (it could write through a link into it, see
     # reuse.py; release.steps holds the steps still to run).
     previous = release.path if reuse.may_link(release.steps) and release.path.is_dir() else None
+    # A file of the previous release is linked only if nothing else shares it: the
+    # release it replaced (left aside, see steps.commit) must be gone first.
+    wait_for_removals()
+    for tree in replaced_trees(release.path):  # a step changed the path meanwhile
+        shutil.rmtree(tree, ignore_errors=True)
     try:
         info = _runtime(release, root, previous)
         libs = _libs(release, root, wanted, worker, previous)

@@ -84,15 +84,16 @@ def make_staging(final: Path) -> Path:
 _removals: list[threading.Thread] = []
 
 
-def swap_into_place(staging: Path, final: Path, *, background: bool = False) -> None:
+def swap_into_place(staging: Path, final: Path, *, leave_aside: bool = False) -> Path | None:
     """Replace ``final`` by ``staging``; on failure ``final`` is as it was.
 
-    With ``background`` the replaced tree is removed in a thread while the caller
-    goes on; :func:`wait_for_removals` waits for it.
+    The replaced tree is removed, or with ``leave_aside`` left beside ``final`` as
+    ``.NAME.old-XXXXXXXX`` (returned) for :func:`remove_replaced` to remove later:
+    a rebuild then spends no time removing the release it replaced.
     """
     if not final.exists():
         os.rename(staging, final)
-        return
+        return None
     old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
     os.rmdir(old)
     os.rename(final, old)
@@ -101,15 +102,44 @@ def swap_into_place(staging: Path, final: Path, *, background: bool = False) -> 
     except BaseException:
         os.rename(old, final)
         raise
-    if not background:
-        shutil.rmtree(old, ignore_errors=True)
+    if leave_aside:
+        return old
+    shutil.rmtree(old, ignore_errors=True)
+    return None
+
+
+def replaced_trees(final: Path) -> list[Path]:
+    """The trees :func:`swap_into_place` left aside for ``final``."""
+    try:
+        names = os.listdir(final.parent)
+    except OSError:
+        return []
+    prefix = f".{final.name}.old-"
+    found = []
+    for name in sorted(names):
+        path = final.parent / name
+        ours = name.startswith(prefix) and len(name) == len(prefix) + 8
+        if ours and path.is_dir() and not path.is_symlink():
+            found.append(path)
+    return found
+
+
+def remove_replaced(final: Path) -> None:
+    """Remove the trees left aside for ``final`` in a thread (see :func:`wait_for_removals`)."""
+    trees = replaced_trees(final)
+    if not trees:
         return
-    thread = threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True})
+
+    def remove() -> None:
+        for tree in trees:
+            shutil.rmtree(tree, ignore_errors=True)
+
+    thread = threading.Thread(target=remove, name="remove-replaced")
     thread.start()
     _removals.append(thread)
 
 
 def wait_for_removals() -> None:
-    """Wait until the trees replaced by ``swap_into_place(background=True)`` are gone."""
+    """Wait until the trees :func:`remove_replaced` is removing are gone."""
     while _removals:
         _removals.pop().join()

@@ -7,8 +7,9 @@ mode: a later ``chmod -R a-w``, an in-place edit or a ``tar`` of one would see
 the other. So a file of the previous release is linked only when
 
 * it is a regular file owned by this user with exactly one link (nothing else
-  shares it, so once the replaced release is removed after the switch the new
-  file has a single name again);
+  shares it; the release that one replaced, left aside by the last build, is
+  removed before linking starts, and once the release being replaced now is
+  removed in turn, by the next build, the new file has a single name again);
 * its mode and time are already the ones :func:`~pyrelease.assemble.fsutil.normalize_tree`
   gives it (normalising the new release then changes nothing the previous one
   sees, so a failed build leaves the previous release exactly as it was);
