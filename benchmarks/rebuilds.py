@@ -6,7 +6,9 @@
 Each round, for each variant in turn (so a busy machine slows all alike):
 
 * ``force``: ``pyrelease build --force --overwrite`` of the example, every cache warm;
-* ``edit``: one line appended to ``src/demo/stats.py``, then ``pyrelease build --overwrite``;
+* ``edit``: one line appended to ``src/demo/stats.py`` (another for each variant: the
+  wheels of local packages are shared by every project, keyed by their sources), then
+  ``pyrelease build --overwrite``;
 * ``fresh``: a new copy of the example (no ``_build/``), ``pyrelease build``, with the
   user's caches (uv's, pip's, ``~/.cache/pyrelease``) as they are: warm after the
   first round.
@@ -113,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 project = work / f"v{i}" / "demo"
                 samples[variant]["force"].append(build(args.python, env, project, "--force"))
                 stats = project / "src" / "demo" / "stats.py"
-                stats.write_text(stats.read_text() + f"\n# edited in round {n}\n")
+                # Each variant's own line: the other's wheel of the same sources is not reused.
+                stats.write_text(stats.read_text() + f"\n# edited in round {n} by {variant}\n")
                 samples[variant]["edit"].append(build(args.python, env, project))
                 fresh = copy_demo(work / f"v{i}" / f"fresh-{n}" / "demo")
                 samples[variant]["fresh"].append(build(args.python, env, fresh))
