@@ -62,7 +62,7 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
     confirm_overwrite(release)
     from pyrelease.assemble.fsutil import remove_replaced
 
-    remove_replaced(release.path)  # what the last build left aside, in a thread
+    remove_replaced(release.path)  # what the last build left aside, meanwhile
     release.python = target_python(release)
     check_python_version(release)
     check_runtime_config(release)
