@@ -6,9 +6,9 @@
 Each round, for each variant in turn (so a busy machine slows all alike):
 
 * ``force``: ``pyrelease build --force --overwrite`` of the example, every cache warm;
-* ``edit``: one line appended to ``src/demo/stats.py`` (another for each variant: the
-  wheels of local packages are shared by every project, keyed by their sources), then
-  ``pyrelease build --overwrite``;
+* ``edit``: one line appended to ``src/demo/stats.py`` (another for each variant and
+  each run: the wheels of local packages are shared by every project, keyed by their
+  sources), then ``pyrelease build --overwrite``;
 * ``fresh``: a new copy of the example (no ``_build/``), ``pyrelease build``, with the
   user's caches (uv's, pip's, ``~/.cache/pyrelease``) as they are: warm after the
   first round.
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             src = precompile(args.python, archive(args.compare, work / "ref"))
             variants[args.compare] = {**os.environ, "PYTHONPATH": str(src)}
         samples = {v: {k: [] for k in TARGETS} for v in variants}
+        run = os.urandom(4).hex()
         loads = [os.getloadavg()[0]]
         for i, env in enumerate(variants.values()):  # each project built once
             build(args.python, env, copy_demo(work / f"v{i}" / "demo"))
@@ -115,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                 project = work / f"v{i}" / "demo"
                 samples[variant]["force"].append(build(args.python, env, project, "--force"))
                 stats = project / "src" / "demo" / "stats.py"
-                # Each variant's own line: the other's wheel of the same sources is not reused.
-                stats.write_text(stats.read_text() + f"\n# edited in round {n} by {variant}\n")
+                # Lines of their own: no wheel of the same sources from the other variant
+                # or an earlier run is in the cache (such sources are installed another way).
+                line = f"\n# edited in round {n} by {variant} in run {run}\n"
+                stats.write_text(stats.read_text() + line)
                 samples[variant]["edit"].append(build(args.python, env, project))
                 fresh = copy_demo(work / f"v{i}" / f"fresh-{n}" / "demo")
                 samples[variant]["fresh"].append(build(args.python, env, fresh))
