@@ -6,7 +6,9 @@
 Each round, for each variant in turn (so a busy machine slows all alike):
 
 * ``force``: ``pyrelease build --force --overwrite`` of the example, every cache warm;
-* ``edit``: one line appended to ``src/demo/stats.py``, then ``pyrelease build --overwrite``;
+* ``edit``: one line appended to ``src/demo/stats.py`` (another for each variant and
+  each run: the wheels of local packages are shared by every project, keyed by their
+  sources), then ``pyrelease build --overwrite``;
 * ``fresh``: a new copy of the example (no ``_build/``), ``pyrelease build``, with the
   user's caches (uv's, pip's, ``~/.cache/pyrelease``) as they are: warm after the
   first round.
@@ -15,6 +17,13 @@ Each round, for each variant in turn (so a busy machine slows all alike):
 folder, put first on ``PYTHONPATH``) with the same interpreter. Prints a Markdown
 table (median [min-max] seconds) with the load average, and writes the samples as
 JSON with ``--json``.
+
+pyrelease is measured as users install it: an installed wheel has its modules
+compiled at install time, while this checkout runs from its sources, and with
+``PYTHONDONTWRITEBYTECODE`` set (as on the benchmark machine) every run would
+compile pyrelease's own modules again (about 0.1 s). So each variant's ``src/``
+(the working tree's too) is copied into a temporary folder, compiled there once
+with ``compileall`` (what pip and uv do on install), and put first on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -66,6 +75,20 @@ def archive(ref: str, dest: Path) -> Path:
     return dest / "src"
 
 
+def copy_tree_src(dest: Path) -> Path:
+    """The working tree's ``src/`` (uncommitted changes included), copied below ``dest``."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    shutil.copytree(ROOT / "src", dest / "src", ignore=ignore)
+    return dest / "src"
+
+
+def precompile(python: str, src: Path) -> Path:
+    """Compile ``src``'s modules as an install would (``__pycache__`` beside them)."""
+    subprocess.run([python, "-m", "compileall", "-q", str(src)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    return src
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -77,11 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("examples/demo/pylock.toml is missing: run ./scripts/setup first")
     work = Path(tempfile.mkdtemp(prefix="pyrelease-rebuilds-"))
     try:
-        variants = {"this tree": {**os.environ}}
+        this = precompile(args.python, copy_tree_src(work / "this"))
+        variants = {"this tree": {**os.environ, "PYTHONPATH": str(this)}}
         if args.compare:
-            src = archive(args.compare, work)
+            (work / "ref").mkdir()
+            src = precompile(args.python, archive(args.compare, work / "ref"))
             variants[args.compare] = {**os.environ, "PYTHONPATH": str(src)}
         samples = {v: {k: [] for k in TARGETS} for v in variants}
+        run = os.urandom(4).hex()
         loads = [os.getloadavg()[0]]
         for i, env in enumerate(variants.values()):  # each project built once
             build(args.python, env, copy_demo(work / f"v{i}" / "demo"))
@@ -90,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                 project = work / f"v{i}" / "demo"
                 samples[variant]["force"].append(build(args.python, env, project, "--force"))
                 stats = project / "src" / "demo" / "stats.py"
-                stats.write_text(stats.read_text() + f"\n# edited in round {n}\n")
+                # Lines of their own: no wheel of the same sources from the other variant
+                # or an earlier run is in the cache (such sources are installed another way).
+                line = f"\n# edited in round {n} by {variant} in run {run}\n"
+                stats.write_text(stats.read_text() + line)
                 samples[variant]["edit"].append(build(args.python, env, project))
                 fresh = copy_demo(work / f"v{i}" / f"fresh-{n}" / "demo")
                 samples[variant]["fresh"].append(build(args.python, env, fresh))

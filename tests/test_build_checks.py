@@ -167,7 +167,9 @@ def test_a_step_failing_after_assemble_keeps_the_previous_release(tmp_path: Path
     assert (release / "CHECKED").read_text() == "2.0.0"
     assert (tarballs / "svc-2.0.0.tar.xz").is_file()
     assert run(release / "bin" / "svc", "version").stdout == "svc 2.0.0\n"
-    assert sorted(p.name for p in release.parent.iterdir()) == ["svc"]
+    # The replaced release is left aside, hidden, for the next build to remove.
+    [aside, final] = sorted(p.name for p in release.parent.iterdir())
+    assert aside.startswith(".svc.old-") and final == "svc"
 
 
 SET_VERSION = """

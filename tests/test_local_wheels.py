@@ -98,6 +98,29 @@ def test_an_edited_module_is_installed_without_a_build_and_matches_a_clean_build
     assert outputs(project) == (clean_release, clean_tarball)
 
 
+def test_sources_seen_before_are_updated_in_place_and_match_a_clean_build(
+    tmp_path: Path,
+) -> None:
+    # An edit undone (or a branch switched back): the wheel of those sources is
+    # cached, and the installed copy is updated in place rather than reinstalled.
+    env = cache_env(tmp_path / "cache")
+    project = new_project(tmp_path / "work" / "demo")
+    build(project, env)
+    stats = project / "src" / "demo" / "stats.py"
+    original = stats.read_text()
+    stats.write_text(original + "\nEDITED = 1\n")
+    assert f"updating demo {NO_BUILD}" in build(project, env)
+
+    stats.write_text(original)
+    undone = build(project, env)
+    assert f"updating demo {NO_BUILD}" in undone
+    assert "reusing built wheels" not in undone
+
+    clean_project = copy_project(project, tmp_path / "clean" / "demo")
+    build(clean_project, cache_env(tmp_path / "clean-cache"))
+    assert outputs(project) == outputs(clean_project)
+
+
 def test_a_new_file_or_a_metadata_change_gets_a_real_build(tmp_path: Path) -> None:
     env = cache_env(tmp_path / "cache")
     project = new_project(tmp_path / "work" / "demo")

@@ -109,12 +109,53 @@ def test_a_rebuild_links_the_unchanged_runtime_files_and_equals_a_clean_build(
     edit_app(project, "EDITED = 1")
     build(project)
     assert python.stat().st_ino == inode  # linked, not copied
-    assert python.stat().st_nlink == 1  # the replaced release is gone
+    # The replaced release is left aside (hidden, beside it) for the next build to remove.
+    [aside] = replaced(release)
+    assert python.stat().st_nlink == 2
     with open(backup / "codecs", "ab") as f:
         f.write(b"# changed in the backup\n")
 
     clean = project_at(tmp_path / "clean")
     edit_app(clean, "EDITED = 1")
+    build(clean)
+    ours, theirs = state(release), state(clean / "_build" / "prod" / "rel" / "svc")
+    ours.pop("releases/COOKIE", None), theirs.pop("releases/COOKIE", None)  # random if there
+    assert ours == theirs
+
+    # The next build removes it before linking: the file has one other name again.
+    edit_app(project, "EDITED = 2")
+    build(project)
+    assert aside not in replaced(release) and len(replaced(release)) == 1
+    assert python.stat().st_ino == inode and python.stat().st_nlink == 2
+
+
+def replaced(release: Path) -> list[Path]:
+    return sorted(release.parent.glob(f".{release.name}.old-*"))
+
+
+def pruned(release: Path) -> list[str]:
+    return (release / "releases" / "1.0.0" / "stdlib-pruned.txt").read_text().split()
+
+
+def test_a_rebuild_that_imports_a_module_the_previous_release_pruned_has_it(
+    tmp_path: Path,
+) -> None:
+    # A rebuild copies only the standard-library files the previous release kept;
+    # the pruning copies in what it keeps now.
+    project = project_at(tmp_path / "edited")
+    build(project)
+    release = project / "_build" / "prod" / "rel" / "svc"
+    assert {"xml.dom.minidom", "smtplib"} <= set(pruned(release))
+
+    edit_app(project, "import xml.dom.minidom")
+    build(project)
+    assert "xml.dom.minidom" not in pruned(release)
+    assert "smtplib" in pruned(release)
+    python = runtime_file(release, "python")
+    subprocess.run([python, "-I", "-c", "import xml.dom.minidom"], check=True, timeout=60)
+
+    clean = project_at(tmp_path / "clean")
+    edit_app(clean, "import xml.dom.minidom")
     build(clean)
     ours, theirs = state(release), state(clean / "_build" / "prod" / "rel" / "svc")
     ours.pop("releases/COOKIE", None), theirs.pop("releases/COOKIE", None)  # random if there
@@ -157,6 +198,52 @@ def test_a_failed_rebuild_over_a_read_only_release_leaves_its_modes(tmp_path: Pa
         if not path.is_symlink():
             os.chmod(path, stat.S_IMODE(path.lstat().st_mode) | 0o200)
     shutil.rmtree(release)
+
+
+def times_and_modes(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(path.relative_to(root)): (stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+        for path in sorted(root.rglob("*"))
+        if not stat.S_ISLNK((st := path.lstat()).st_mode)
+    }
+
+
+def test_a_failed_rebuild_leaves_the_times_and_modes_of_files_it_could_have_linked(
+    tmp_path: Path,
+) -> None:
+    """Only a file whose mode and time are already the release's is linked: the new
+    release's normalising would otherwise change them in the previous release too."""
+    tool = TOOL + '[tool.pyrelease.releases.svc]\nsteps = ["assemble", "tar"]\ntar_format = "gz"\n'
+    project = project_at(tmp_path, tool)
+    build(project)
+    release = project / "_build" / "prod" / "rel" / "svc"
+    touched = [
+        runtime_file(release, "os.py*"),
+        next(release.glob("releases/*/node/pyrelease/node/*.py")),
+        next(release.glob("lib/svc-*/svc/app.py*")),
+    ]
+    for path in touched:  # as a backup tool or an operator could leave them
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    os.chmod(runtime_file(release, "codecs.py*"), 0o600)
+    before = times_and_modes(release)
+
+    # The tarball (several MB) cannot be written: the build fails after the new
+    # release was assembled and normalised, before it is switched in.
+    def limit_file_size() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (3_000_000, 3_000_000))
+
+    edit_app(project, "EDITED = 1")
+    failed = subprocess.run(
+        [sys.executable, "-m", "pyrelease", "build", "--overwrite"],
+        cwd=project, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        preexec_fn=limit_file_size,
+    )  # fmt: skip
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "cannot write the tarball _build/prod/svc-1.0.0.tar.gz" in failed.stderr
+    assert "File too large" in failed.stderr and "Traceback" not in failed.stderr
+    assert times_and_modes(release) == before
 
 
 def test_scrubbing_store_paths_never_writes_through_a_link(tmp_path: Path) -> None:

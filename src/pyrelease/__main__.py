@@ -1,5 +1,5 @@
 """``python -m pyrelease``: the same as the ``pyrelease`` command."""
 
-from pyrelease.cli import main
+from pyrelease.cli import run
 
-main()
+run()

@@ -60,6 +60,17 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
         )
         return release
     confirm_overwrite(release)
+    from pyrelease.assemble.fsutil import remove_replaced, wait_for_removals
+
+    remove_replaced(release.path)  # what the last build left aside, meanwhile
+    try:
+        return _build(release, tracked, inputs, before)
+    finally:
+        wait_for_removals()  # normally done long before (assemble waits for it)
+
+
+def _build(release: Release, tracked: bool, inputs: str, before: dict) -> Release:
+    """The build proper, once it is known that the release must be built again."""
     release.python = target_python(release)
     check_python_version(release)
     check_runtime_config(release)
@@ -77,14 +88,9 @@ def build(root: Path, name: str | None, options: BuildOptions, console: Console)
         if release.runtime_prefetch is not None:
             release.runtime_prefetch.discard()
             release.runtime_prefetch = None
-    try:
-        if tracked:
-            uptodate.record(release, inputs, before, user_steps)
-        print_how_to_start(release)
-    finally:
-        from pyrelease.assemble.fsutil import wait_for_removals
-
-        wait_for_removals()  # the replaced release, removed meanwhile
+    if tracked:
+        uptodate.record(release, inputs, before, user_steps)
+    print_how_to_start(release)
     return release
 
 

@@ -267,13 +267,21 @@ def _local_wheels(
         digest = digests[package]
         slot = _slot(cache, digest, python_version)
         wheel = _cached_wheel(slot)
+        base = last.get(package)
+        last_slot = None if base is None else _slot(cache, base, python_version)
         if wheel is not None:
+            # Sources seen before (an edit undone, a branch switched back): the installed
+            # copy is updated in place when it can be, as for a new edit, not reinstalled.
+            derived = None
+            if in_place and last_slot is not None and _cached_wheel(last_slot) is not None:
+                derived = localwheel.cached_changes(Path(package), last_slot, files[package], wheel)
+            if derived is not None and localwheel.update_installed(site_packages(venv), derived):
+                updated.append(wheel.name.split("-")[0])
+                continue
             reused.append(wheel.name.split("-")[0])
             wheels.append(str(wheel))
             continue
-        base = last.get(package)
         derived = None
-        last_slot = None if base is None else _slot(cache, base, python_version)
         if last_slot is not None and _cached_wheel(last_slot) is not None:
             derived = _derive_wheel(Path(package), files[package], last_slot, slot)
         if derived is None:

@@ -215,3 +215,34 @@ def _show_error(exc: PyreleaseError) -> None:
 
 # `pyrelease ci ...`: the commands the GitHub Action runs, in their own subpackage.
 main.add_command(ci)
+
+
+def run() -> None:
+    """The ``pyrelease`` command: :func:`main`, then leave without tearing the
+    interpreter down (freeing every object of a few hundred modules took about
+    40 ms of CPU of a 0.3 s rebuild). ``atexit`` functions run, other threads are
+    waited for and the output is flushed first, as a normal exit does."""
+    import atexit
+    import sys
+    import threading
+
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        code = code or 120  # what the interpreter reports when it cannot flush at exit
+    os._exit(code)

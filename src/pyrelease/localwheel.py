@@ -111,11 +111,10 @@ def _read_manifest(slot: Path) -> dict | None:
     return data
 
 
-def derive(package: Path, base: Path, files: dict[str, str], dest: Path) -> Derived | None:
-    """Write into the folder ``dest`` the wheel of ``package`` (sources ``files``) from
-    the wheel cached in ``base``, or return None when only a build can make it."""
-    manifest = _read_manifest(base)
-    if manifest is None or not static_layout(package):
+def _changes(package: Path, manifest: dict, files: dict[str, str]) -> dict[str, bytes] | None:
+    """The wheel members that differ between the wheel ``manifest`` describes and the
+    sources ``files`` (their new contents), or None when only a build can tell."""
+    if not static_layout(package):
         return None
     old: dict[str, str] = manifest["files"]
     if set(old) != set(files):
@@ -132,6 +131,35 @@ def derive(package: Path, base: Path, files: dict[str, str], dest: Path) -> Deri
     }
     if any(_sha256(data) != files[members[m].replace("/", os.sep)] for m, data in changed.items()):
         return None  # edited again while being read: build normally
+    return changed
+
+
+def cached_changes(package: Path, base: Path, files: dict[str, str], wheel: Path) -> Derived | None:
+    """``wheel`` (already cached for the sources ``files``) as a :class:`Derived` of the
+    one cached in ``base``: what an in-place update from that one must change."""
+    manifest = _read_manifest(base)
+    if manifest is None or manifest["wheel"] != wheel.name:
+        return None
+    changed = _changes(package, manifest, files)
+    if changed is None:
+        return None
+    with zipfile.ZipFile(wheel) as zf:
+        records = [n for n in zf.namelist() if n.endswith(".dist-info/RECORD")]
+        if len(records) != 1 or any(zf.read(m) != data for m, data in changed.items()):
+            return None
+    return Derived(wheel, changed, records[0].split("/")[0])
+
+
+def derive(package: Path, base: Path, files: dict[str, str], dest: Path) -> Derived | None:
+    """Write into the folder ``dest`` the wheel of ``package`` (sources ``files``) from
+    the wheel cached in ``base``, or return None when only a build can make it."""
+    manifest = _read_manifest(base)
+    if manifest is None:
+        return None
+    changed = _changes(package, manifest, files)
+    if changed is None:
+        return None
+    members: dict[str, str] = manifest["members"]
     dest.mkdir(parents=True, exist_ok=True)
     wheel = dest / manifest["wheel"]
     dist_info = _rewrite(base / manifest["wheel"], wheel, changed)

@@ -103,7 +103,9 @@ def commit(release: Release) -> None:
     while release.staged:
         staged, final = release.staged[0]
         if staged.is_dir():
-            swap_into_place(staged, final, background=True)  # build() waits for it
+            # The replaced release is left aside; the next build removes it (while it
+            # starts up), so this one does not wait for it.
+            swap_into_place(staged, final, leave_aside=True)
         else:
             os.replace(staged, final)
             _remove_private_folder(staged)

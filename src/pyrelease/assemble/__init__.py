@@ -19,11 +19,18 @@ import pyrelease
 from pyrelease import startcheck
 from pyrelease.assemble import libcache, preload
 from pyrelease.assemble.bootfiles import write_boot_files
-from pyrelease.assemble.fsutil import make_staging, normalize_tree, source_date_epoch
+from pyrelease.assemble.fsutil import (
+    make_staging,
+    normalize_tree,
+    replaced_trees,
+    source_date_epoch,
+    wait_for_removals,
+)
 from pyrelease.assemble.importgraph import Graph, needed_test_dirs
-from pyrelease.assemble.libs import LibDir, write_libs
+from pyrelease.assemble.libs import CompileWorker, LibDir, write_libs
 from pyrelease.assemble.prunestep import prune_runtime
 from pyrelease.assemble.runtime import (
+    RuntimeInfo,
     bundle_runtime,
     host_triple,
     needed_system_libs,
@@ -34,6 +41,7 @@ from pyrelease.assemble.runtime.loader import scrub_store_paths
 from pyrelease.assemble.tarball import write_tarball
 from pyrelease.commandspec import check_program
 from pyrelease.config import is_version
+from pyrelease.distributions import Distribution
 from pyrelease.errors import BuildError
 from pyrelease.overlays import check_overlays, copy_overlays
 from pyrelease.release import Release, check_file_names
@@ -90,29 +98,62 @@ def _binaries(root: Path) -> list[Path]:
 
 
 def _fill(release: Release, root: Path) -> None:
-    spec, python = release.spec, release.python
-    runtime_libs: tuple[str, ...] = ()
-    info = None
-    own_loader = False
-    triple = release.options.target or host_triple()
-    if spec.include_runtime is not False:
-        sources = not spec.strip.enabled or "sources" in spec.strip.keep
-        # release.steps: the steps after this one; a user step among them could write
-        # through a link into the previous release (see reuse.py)
-        previous = release.path if reuse.may_link(release.steps) else None
-        info = bundle_runtime(python, root, sources=sources, progress=release.console.step,
-                              prefetched=release.runtime_prefetch, previous=previous)  # fmt: skip
-        runtime_libs, own_loader = info.needed_libs, info.own_loader
-        if release.options.target and info.triple != triple:
-            raise BuildError(
-                f"the release is for {triple} but its Python runtime is built for {info.triple}",
-                tip="set include_runtime to a Python built for the target",
-            )
+    python = release.python
     assert release.site_packages is not None
     graph = Graph.build(
         release.distributions, release.site_packages, release.build_dir / "lib-cache"
     )
-    libs = _libs(release, root, graph)
+    wanted = _lib_slots(release, graph)
+    # Started now, the compile worker's interpreter starts while the runtime is copied.
+    worker = CompileWorker(python.executable) if any(e is None for _, _, e in wanted[1]) else None
+    # The release this one replaces, whose unchanged files are linked, not copied: not
+    # when a user step runs after this one (it could write through a link into it, see
+    # reuse.py; release.steps holds the steps still to run).
+    previous = release.path if reuse.may_link(release.steps) and release.path.is_dir() else None
+    # A file of the previous release is linked only if nothing else shares it: the
+    # release it replaced (left aside, see steps.commit) must be gone first.
+    wait_for_removals()
+    for tree in replaced_trees(release.path):  # a step changed the path meanwhile
+        shutil.rmtree(tree, ignore_errors=True)
+    try:
+        info = _runtime(release, root, previous)
+        libs = _libs(release, root, wanted, worker, previous)
+    finally:
+        if worker is not None:
+            worker.close()
+    _finish(release, root, info, libs, graph, previous)
+
+
+def _runtime(release: Release, root: Path, previous: Path | None) -> RuntimeInfo | None:
+    """Copy the runtime into the release (None when it has none)."""
+    spec, python = release.spec, release.python
+    if spec.include_runtime is False:
+        return None
+    sources = not spec.strip.enabled or "sources" in spec.strip.keep
+    info = bundle_runtime(python, root, sources=sources, progress=release.console.step,
+                          prefetched=release.runtime_prefetch, previous=previous,
+                          leave_out_pruned=spec.prune_stdlib.enabled)  # fmt: skip
+    target = release.options.target
+    if target and info.triple != target:
+        raise BuildError(
+            f"the release is for {target} but its Python runtime is built for {info.triple}",
+            tip="set include_runtime to a Python built for the target",
+        )
+    return info
+
+
+def _finish(
+    release: Release,
+    root: Path,
+    info: RuntimeInfo | None,
+    libs: list[LibDir],
+    graph: Graph,
+    previous: Path | None,
+) -> None:
+    spec, python = release.spec, release.python
+    runtime_libs: tuple[str, ...] = info.needed_libs if info is not None else ()
+    own_loader = info.own_loader if info is not None else False
+    triple = release.options.target or host_triple()
     startcheck.check_release(release, root, libs)
     plan = preload.plan(release, libs, graph)
     graph.save()
@@ -134,7 +175,7 @@ def _fill(release: Release, root: Path) -> None:
         "pyrelease": pyrelease.__version__,
         "source_date_epoch": source_date_epoch(),
     }
-    write_boot_files(release, root, libs, build_info, plan)
+    write_boot_files(release, root, libs, build_info, plan, previous)
     if spec.command:
         modules = {m for lib in libs for m in lib.modules}
         problem = check_program(spec.command, root, release.version, modules)
@@ -148,7 +189,7 @@ def _fill(release: Release, root: Path) -> None:
         scrub_store_paths(root)
     copy_overlays(release, root)
     if info is not None and spec.prune_stdlib.enabled:
-        prune_runtime(release, root, info.dir_name, info.python_rel, libs, graph)
+        prune_runtime(release, root, info, libs, graph)
         graph.save()
     old_cookie = release.path / "releases" / "COOKIE"
     new_cookie = root / "releases" / "COOKIE"
@@ -156,8 +197,12 @@ def _fill(release: Release, root: Path) -> None:
         shutil.copy2(old_cookie, new_cookie)
 
 
-def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
-    """``lib/`` for every distribution: cached folders reused, the rest compiled."""
+_Wanted = tuple[dict[str, set[str]], list[tuple[Distribution, Path, dict | None]]]
+
+
+def _lib_slots(release: Release, graph: Graph) -> _Wanted:
+    """The test folders ``strip`` keeps, and for every distribution its ``lib/`` cache
+    slot and that slot's entry (None: not cached, to be compiled)."""
     assert release.site_packages is not None
     python, strip = release.python, release.spec.strip
     cache_tag = f"cpython-{python.version_short.replace('.', '')}"
@@ -165,13 +210,31 @@ def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
     kept_tests: dict[str, set[str]] = {}
     if strip.enabled and "tests" not in strip.keep:
         kept_tests = needed_test_dirs(graph, release.distributions)
-    found: dict[str, LibDir] = {}
-    misses = []
+    slots = []
     for dist in release.distributions:
         kept = kept_tests.get(dist.name, set())
         key = libcache.cache_key(dist, release.site_packages, cache_tag, strip, kept)
         cached = libcache.slot(cache_dir, dist, key)
-        entry = libcache.load(dist, cached, root)
+        slots.append((dist, cached, libcache.read_entry(cached)))
+    return kept_tests, slots
+
+
+def _libs(
+    release: Release,
+    root: Path,
+    wanted: _Wanted,
+    worker: CompileWorker | None,
+    previous: Path | None,
+) -> list[LibDir]:
+    """``lib/`` for every distribution: cached folders reused, the rest compiled."""
+    assert release.site_packages is not None
+    python, strip = release.python, release.spec.strip
+    cache_tag = f"cpython-{python.version_short.replace('.', '')}"
+    kept_tests, slots = wanted
+    found: dict[str, LibDir] = {}
+    misses = []
+    for dist, cached, data in slots:
+        entry = libcache.load(dist, cached, root, data, previous) if data is not None else None
         if entry is None:
             misses.append((dist, cached))
         else:
@@ -188,6 +251,7 @@ def _libs(release: Release, root: Path, graph: Graph) -> list[LibDir]:
         cache_tag=cache_tag,
         strip=strip,
         kept_tests=kept_tests,
+        worker=worker,
     )
     for entry, (_, cached) in zip(built, misses, strict=True):
         libcache.store(entry, root, cached)
@@ -211,7 +275,7 @@ def tar(release: Release) -> Release:
         release.build_dir.mkdir(parents=True, exist_ok=True)
         aside = Path(tempfile.mkdtemp(prefix=".tar-", dir=release.build_dir))
         try:
-            write_tarball(release.path, aside / dest.name, release.spec.tar_format)
+            _write_tarball(release, aside / dest.name, shown)
             shutil.move(aside / dest.name, dest)
         finally:
             shutil.rmtree(aside, ignore_errors=True)
@@ -221,6 +285,16 @@ def tar(release: Release) -> Release:
     aside = Path(tempfile.mkdtemp(prefix=".tar-", dir=dest.parent))
     staged = aside / dest.name
     release.staged.append((staged, dest))
-    write_tarball(release.path, staged, release.spec.tar_format)
+    _write_tarball(release, staged, shown)
     release.extra["tarball"] = staged
     return release
+
+
+def _write_tarball(release: Release, dest: Path, shown: Path) -> None:
+    try:
+        write_tarball(release.path, dest, release.spec.tar_format)
+    except OSError as exc:  # a full disk, a quota, a file size limit
+        raise BuildError(
+            f"cannot write the tarball {release.relative(shown)}: {exc.strerror or exc}",
+            tip="make room for it and build again (the previous release was kept)",
+        ) from None

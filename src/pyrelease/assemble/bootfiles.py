@@ -35,8 +35,10 @@ from typing import Any
 
 import pyrelease
 from pyrelease.assemble.bootcache import compile_runtime_config, write_boot_cache
+from pyrelease.assemble.fsutil import source_date_epoch
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import WORKER, LibDir, compile_files, plan_compile
+from pyrelease.assemble.runtime import reuse
 from pyrelease.assemble.scripts import write_scripts
 from pyrelease.cachedirs import user_cache_dir
 from pyrelease.commandspec import manifest_entry
@@ -145,12 +147,20 @@ def boot_settings(release: Any) -> dict[str, Any]:
     }
 
 
-def copy_node(vsn_dir: Path, python: Path, cache_tag: str, cache_dir: Path | None = None) -> None:
+def copy_node(
+    vsn_dir: Path,
+    python: Path,
+    cache_tag: str,
+    cache_dir: Path | None = None,
+    previous: Path | None = None,
+) -> None:
     """Copy the node package (sources kept for tracebacks) and precompile it.
 
     With ``cache_dir`` the compiled package is kept there, keyed by its sources,
     the compiler and the release version (which its ``.pyc`` name), and copied on
-    later builds instead of compiled again.
+    later builds instead of compiled again; the files that ``previous`` (the same
+    folder of the release being replaced) holds as they are are linked instead
+    (see :mod:`pyrelease.assemble.runtime.reuse`).
     """
     sources = sorted(NODE_SRC.glob("*.py"))
     cached = None
@@ -160,7 +170,7 @@ def copy_node(vsn_dir: Path, python: Path, cache_tag: str, cache_dir: Path | Non
             h.update(src.name.encode() + b"\0" + hashlib.sha256(src.read_bytes()).digest())
         cached = cache_dir / h.hexdigest()[:24]
         if cached.is_dir():
-            shutil.copytree(cached, vsn_dir / "node")
+            reuse.copy_linking(cached, previous, vsn_dir / "node", source_date_epoch())
             return
     pkg = vsn_dir / "node" / "pyrelease"
     (pkg / "node").mkdir(parents=True)
@@ -187,9 +197,18 @@ def copy_node(vsn_dir: Path, python: Path, cache_tag: str, cache_dir: Path | Non
 
 
 def write_boot_files(
-    release: Any, root: Path, libs: list[LibDir], build_info: dict, plan: PreloadPlan | None = None
+    release: Any,
+    root: Path,
+    libs: list[LibDir],
+    build_info: dict,
+    plan: PreloadPlan | None = None,
+    previous: Path | None = None,
 ) -> None:
-    """Write ``releases/`` and ``bin/`` of the release being assembled at ``root``."""
+    """Write ``releases/`` and ``bin/`` of the release being assembled at ``root``.
+
+    ``previous``: the root of the release being replaced, whose unchanged files of
+    the node package are linked (see :func:`copy_node`).
+    """
     spec = release.spec
     vsn_dir = root / "releases" / release.version
     vsn_dir.mkdir(parents=True)
@@ -218,7 +237,8 @@ def write_boot_files(
         write_scripts(release, vsn_dir, libs, env, context)
     python_exe = release.python.executable
     cache_tag = f"cpython-{release.python.version_short.replace('.', '')}"
-    copy_node(vsn_dir, python_exe, cache_tag, user_cache_dir() / "node")
+    old_node = previous / "releases" / release.version / "node" if previous is not None else None
+    copy_node(vsn_dir, python_exe, cache_tag, user_cache_dir() / "node", old_node)
     compile_runtime_config(vsn_dir, python_exe, cache_tag, user_cache_dir() / "runtime-config")
     write_boot_cache(vsn_dir)
     (root / "releases" / "start_erl.data").write_text(

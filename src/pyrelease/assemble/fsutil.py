@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +58,8 @@ def normalize_tree(root: Path, epoch: int | None = None) -> None:
             mode = 0o400
         else:
             mode = 0o755 if st.st_mode & 0o111 else 0o644
+            if stat.S_IMODE(st.st_mode) == mode and st.st_mtime_ns == epoch * 1_000_000_000:
+                continue  # already so (a file linked from the release this one replaces)
         os.chmod(path, mode)
         os.utime(path, (epoch, epoch))
 
@@ -79,18 +81,19 @@ def make_staging(final: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=final.parent))
 
 
-_removals: list[threading.Thread] = []
+_removals: list[subprocess.Popen[bytes]] = []
 
 
-def swap_into_place(staging: Path, final: Path, *, background: bool = False) -> None:
+def swap_into_place(staging: Path, final: Path, *, leave_aside: bool = False) -> Path | None:
     """Replace ``final`` by ``staging``; on failure ``final`` is as it was.
 
-    With ``background`` the replaced tree is removed in a thread while the caller
-    goes on; :func:`wait_for_removals` waits for it.
+    The replaced tree is removed, or with ``leave_aside`` left beside ``final`` as
+    ``.NAME.old-XXXXXXXX`` (returned) for :func:`remove_replaced` to remove later:
+    a rebuild then spends no time removing the release it replaced.
     """
     if not final.exists():
         os.rename(staging, final)
-        return
+        return None
     old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
     os.rmdir(old)
     os.rename(final, old)
@@ -99,15 +102,49 @@ def swap_into_place(staging: Path, final: Path, *, background: bool = False) -> 
     except BaseException:
         os.rename(old, final)
         raise
-    if not background:
-        shutil.rmtree(old, ignore_errors=True)
+    if leave_aside:
+        return old
+    shutil.rmtree(old, ignore_errors=True)
+    return None
+
+
+def replaced_trees(final: Path) -> list[Path]:
+    """The trees :func:`swap_into_place` left aside for ``final``."""
+    try:
+        names = os.listdir(final.parent)
+    except OSError:
+        return []
+    prefix = f".{final.name}.old-"
+    found = []
+    for name in sorted(names):
+        path = final.parent / name
+        ours = name.startswith(prefix) and len(name) == len(prefix) + 8
+        if ours and path.is_dir() and not path.is_symlink():
+            found.append(path)
+    return found
+
+
+def remove_replaced(final: Path) -> None:
+    """Start removing the trees left aside for ``final`` (see :func:`wait_for_removals`).
+
+    ``rm -rf`` in a process of its own, on the other CPU: a thread would contend
+    for the interpreter lock with the build, which is busy starting up meanwhile,
+    and each of its thousand file operations would wait for its turn.
+    """
+    trees = replaced_trees(final)
+    if not trees:
         return
-    thread = threading.Thread(target=shutil.rmtree, args=(old,), kwargs={"ignore_errors": True})
-    thread.start()
-    _removals.append(thread)
+    rm = shutil.which("rm")
+    if rm is None:
+        for tree in trees:
+            shutil.rmtree(tree, ignore_errors=True)
+        return
+    argv = [rm, "-rf", "--", *map(str, trees)]
+    devnull = subprocess.DEVNULL
+    _removals.append(subprocess.Popen(argv, stdin=devnull, stdout=devnull, stderr=devnull))
 
 
 def wait_for_removals() -> None:
-    """Wait until the trees replaced by ``swap_into_place(background=True)`` are gone."""
+    """Wait until the removals :func:`remove_replaced` started are done."""
     while _removals:
-        _removals.pop().join()
+        _removals.pop().wait()

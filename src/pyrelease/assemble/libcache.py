@@ -24,7 +24,9 @@ import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
+from pyrelease.assemble.fsutil import source_date_epoch
 from pyrelease.assemble.libs import WORKER, LibDir, keep_file
+from pyrelease.assemble.runtime import reuse
 from pyrelease.config import StripSpec
 from pyrelease.distributions import Distribution
 
@@ -60,19 +62,36 @@ def slot(cache_dir: Path, dist: Distribution, key: str) -> Path:
     return cache_dir / f"{dist.lib_name}-{key}"
 
 
-def load(dist: Distribution, cached: Path, release_root: Path) -> LibDir | None:
-    """Copy a cached folder into the release; None when it is not cached."""
+def read_entry(cached: Path) -> dict | None:
+    """The ``entry.json`` of a cache folder; None when it is not cached."""
     try:
         data = json.loads((cached / "entry.json").read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def load(
+    dist: Distribution,
+    cached: Path,
+    release_root: Path,
+    data: dict | None = None,
+    previous: Path | None = None,
+) -> LibDir | None:
+    """Copy a cached folder into the release; None when it is not cached.
+
+    ``data``: its :func:`read_entry`, when read already; ``previous``: the root of
+    the release this one replaces, whose files are linked where they are the same
+    (see :mod:`pyrelease.assemble.runtime.reuse`).
+    """
+    data = read_entry(cached) if data is None else data
+    if data is None:
+        return None
     src = cached / data["rel_path"]
     dest = release_root / data["rel_path"]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest, symlinks=True)
-    else:
-        shutil.copy2(src, dest)
+    old = previous / data["rel_path"] if previous is not None else None
+    reuse.copy_linking(src, old, dest, source_date_epoch())
     entry = LibDir(dist, data["rel_path"], data["modules"], data["pth"])
     entry.extensions = [release_root / p for p in data["extensions"]]
     return entry

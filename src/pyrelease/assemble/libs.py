@@ -108,21 +108,65 @@ def module_names(root: Path) -> list[str]:
     return sorted(names)
 
 
-def compile_files(python: Path, jobs: list[tuple[Path, Path, str]], strip_docstrings: bool) -> None:
-    """Compile with the *target* interpreter (its magic number) via the worker."""
-    if not jobs:
-        return
-    payload = json.dumps(
+class CompileWorker:
+    """The compile worker, started ahead of its job so that the target interpreter's
+    start-up overlaps other work of the build.
+
+    It waits for its job on stdin, so its state when it compiles (and so every
+    ``.pyc`` it writes) is the same as a worker started with the job at hand.
+    It runs one job (:meth:`compile`); :meth:`close` ends it if it got none (and
+    should this process die first, the worker reads the end of its input and exits).
+    """
+
+    def __init__(self, python: Path) -> None:
+        self.proc: subprocess.Popen[str] | None = subprocess.Popen(
+            [str(python), "-I", "-S", "-B", str(WORKER)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def compile(self, jobs: list[tuple[Path, Path, str]], strip_docstrings: bool) -> None:
+        """Compile ``jobs`` (see :func:`compile_files`); the worker exits afterwards."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            raise RuntimeError("this compile worker has run its job already")
+        with proc:
+            _, err = proc.communicate(_payload(jobs, strip_docstrings))
+        if proc.returncode != 0:
+            raise BuildError(f"byte-compiling failed: {err.strip()[-2000:]}")
+
+    def close(self) -> None:
+        """End the worker if it has not run a job (a build that failed meanwhile)."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            with proc:
+                proc.kill()
+                proc.communicate()
+
+
+def _payload(jobs: list[tuple[Path, Path, str]], strip_docstrings: bool) -> str:
+    return json.dumps(
         {
             "files": [[str(src), str(out), dfile] for src, out, dfile in jobs],
             "strip_docstrings": strip_docstrings,
         }
     )
-    proc = subprocess.run(
-        [str(python), "-I", "-S", "-B", str(WORKER)], input=payload, capture_output=True, text=True
-    )
-    if proc.returncode != 0:
-        raise BuildError(f"byte-compiling failed: {proc.stderr.strip()[-2000:]}")
+
+
+def compile_files(
+    python: Path,
+    jobs: list[tuple[Path, Path, str]],
+    strip_docstrings: bool,
+    worker: CompileWorker | None = None,
+) -> None:
+    """Compile with the *target* interpreter (its magic number) via the worker
+    (``worker``: one started before, which this job ends)."""
+    if not jobs:
+        if worker is not None:
+            worker.close()
+        return
+    if worker is None:
+        worker = CompileWorker(python)
+    worker.compile(jobs, strip_docstrings)
 
 
 def plan_compile(
@@ -179,10 +223,12 @@ def write_libs(
     cache_tag: str,
     strip: StripSpec,
     kept_tests: Mapping[str, Collection[str]] | None = None,
+    worker: CompileWorker | None = None,
 ) -> list[LibDir]:
     """Write every distribution under ``release_root/lib`` and byte-compile it.
 
-    ``kept_tests`` maps a distribution name to the test folders ``strip`` keeps.
+    ``kept_tests`` maps a distribution name to the test folders ``strip`` keeps;
+    ``worker`` is a compile worker for ``python`` started before (see :class:`CompileWorker`).
     """
     lib = release_root / "lib"
     sourceless = strip.enabled and "sources" not in strip.keep
@@ -196,7 +242,7 @@ def write_libs(
         entry.extensions = sorted(p for p in dest.rglob("*") if p.name.endswith(EXTENSION_SUFFIXES))
         jobs += plan_compile(dest, entry.rel_path, cache_tag, sourceless)
         results.append(entry)
-    compile_files(python, jobs, strip.enabled and "docstrings" not in strip.keep)
+    compile_files(python, jobs, strip.enabled and "docstrings" not in strip.keep, worker)
     if sourceless:
         for src, _, _ in jobs:
             src.unlink()

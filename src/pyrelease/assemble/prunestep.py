@@ -21,6 +21,7 @@ from pyrelease.assemble import stdlibprune
 from pyrelease.assemble.importgraph import Graph
 from pyrelease.assemble.imports import imports_of
 from pyrelease.assemble.libs import LibDir
+from pyrelease.assemble.runtime.bundle import RuntimeInfo
 from pyrelease.assemble.runtime.install import find_layout
 from pyrelease.cachedirs import user_cache_dir
 from pyrelease.errors import BuildError
@@ -127,24 +128,28 @@ def _check_names(spec_names: tuple[str, ...], index: stdlibprune.StdlibIndex, pa
 def prune_runtime(
     release: Release,
     root: Path,
-    dir_name: str,
-    python_rel: str,
+    info: RuntimeInfo,
     libs: list[LibDir],
     graph: Graph,
 ) -> stdlibprune.PruneResult:
-    """Prune ``root/dir_name``'s standard library to what the release can import.
+    """Prune the standard library of the runtime ``info`` describes to what the release
+    can import (the files its copy left out count as present; those kept are copied in).
 
     ``graph`` is the import graph of the release's distributions (see
     :mod:`.importgraph`); what it reads here is kept in its cache too.
     """
     spec = release.spec.prune_stdlib
     layout = find_layout(release.python)
+    dir_name, python_rel = info.dir_name, info.python_rel
     stdlib = root / dir_name / layout.stdlib_rel
     dynload = root / dir_name / layout.dynload_rel
-    index = stdlibprune.index_stdlib(stdlib, dynload)
+    missing = {root / dir_name / rel: Path(info.source) / rel for rel in info.left_out}
+    index = stdlibprune.index_stdlib(stdlib, dynload, missing)
     _check_names(spec.keep, index, "keep")
     _check_names(spec.drop, index, "drop")
-    startup = _startup_modules(release, root / python_rel, layout.stdlib)
+    # Asked of the complete runtime this one was copied from (its own copy may lack files).
+    bundled = Path(info.source).parent / python_rel if info.source else root / python_rel
+    startup = _startup_modules(release, bundled, layout.stdlib)
     needed = [m for m in startup if m in index.modules and stdlibprune._matches(m, spec.drop)]
     if needed:
         raise BuildError(
@@ -157,7 +162,7 @@ def prune_runtime(
             roots += stdlibprune.named_in_binary(ext, index.modules)
     result = stdlibprune.prune_stdlib(
         stdlib, dynload, layout.stdlib, roots, keep=spec.keep, drop=spec.drop,
-        cache=_cache_file(release, layout.stdlib), index=index,
+        cache=_cache_file(release, layout.stdlib), index=index, missing=missing,
     )  # fmt: skip
     listing = root / "releases" / release.version / LIST_NAME
     listing.parent.mkdir(parents=True, exist_ok=True)

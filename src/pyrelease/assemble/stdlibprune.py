@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -109,8 +110,12 @@ def _module_name(parts: list[str]) -> tuple[str, bool] | None:
     return ".".join([*dirs, stem]), False
 
 
-def index_stdlib(stdlib: Path, dynload: Path) -> StdlibIndex:
-    """Index the modules of a bundled ``lib/pythonX.Y`` and its ``lib-dynload``."""
+def index_stdlib(stdlib: Path, dynload: Path, extra: Iterable[Path] = ()) -> StdlibIndex:
+    """Index the modules of a bundled ``lib/pythonX.Y`` and its ``lib-dynload``.
+
+    ``extra`` are files below ``stdlib`` (outside ``lib-dynload``) indexed as if they
+    were there (they were left out of the copy, see :func:`prune_stdlib`).
+    """
     found = StdlibIndex()
     for dirpath, dirnames, filenames in os.walk(stdlib):
         base = Path(dirpath)
@@ -118,21 +123,27 @@ def index_stdlib(stdlib: Path, dynload: Path) -> StdlibIndex:
             dirnames[:] = []
         rel = base.relative_to(stdlib).parts
         for name in filenames:
-            parts = [*rel, name]
-            module = _module_name(parts)
-            if module is None:
-                owner = ".".join(p for p in rel if p != "__pycache__")
-                if owner and all(p.isidentifier() for p in owner.split(".")):
-                    found.data.setdefault(owner, []).append(base / name)
-                continue
-            found.add(module[0], base / name)
-            if module[1]:
-                found.packages.add(module[0])
+            _index_file(found, base, rel, name)
+    for path in extra:
+        _index_file(found, path.parent, path.parent.relative_to(stdlib).parts, path.name)
     if dynload.is_dir():
         for path in dynload.iterdir():
             if _EXT.search(path.name):
                 found.add(path.name.split(".")[0], path)
     return found
+
+
+def _index_file(found: StdlibIndex, base: Path, rel: tuple[str, ...], name: str) -> None:
+    """Index ``base/name``, ``rel`` being ``base`` relative to the standard library."""
+    module = _module_name([*rel, name])
+    if module is None:
+        owner = ".".join(p for p in rel if p != "__pycache__")
+        if owner and all(p.isidentifier() for p in owner.split(".")):
+            found.data.setdefault(owner, []).append(base / name)
+        return
+    found.add(module[0], base / name)
+    if module[1]:
+        found.packages.add(module[0])
 
 
 def _matches(name: str, patterns: Iterable[str]) -> bool:
@@ -312,6 +323,7 @@ def prune_stdlib(
     drop: Iterable[str] = (),
     cache: Path | None = None,
     index: StdlibIndex | None = None,
+    missing: dict[Path, Path] | None = None,
 ) -> PruneResult:
     """Remove from ``stdlib`` (a bundled ``lib/pythonX.Y``) every module not reachable.
 
@@ -320,31 +332,50 @@ def prune_stdlib(
     interpreter need; ``cache`` a file that keeps what each module imports between builds,
     and beside it the closure of every set of roots seen (see :func:`cached_closure`);
     ``index`` the :func:`index_stdlib` of ``stdlib`` when the caller has it already.
+
+    ``missing`` maps files of ``stdlib`` that were left out of the copy to where they
+    are (the cached runtime): they count as present, and every one of them that is
+    not removed is copied in, so the result is the same as pruning a full copy.
     """
-    index = index_stdlib(stdlib, dynload) if index is None else index
+    missing = dict(missing or {})
+    index = index_stdlib(stdlib, dynload, missing) if index is None else index
     kept = cached_closure([*roots, *BUILTIN_IMPORTS], index, sources, cache,
                           keep=(*DEFAULT_KEEP, *keep), drop=drop)  # fmt: skip
     removed = sorted(set(index.modules) - kept)
     removed_bytes = kept_bytes = 0
-    for name, files in index.modules.items():
-        size = sum(f.stat().st_size for f in files)
-        if name in kept:
-            kept_bytes += size
-            continue
-        removed_bytes += size
-        for path in files:
+
+    def size(path: Path) -> int:
+        return missing[path].stat().st_size if path in missing else path.stat().st_size
+
+    def remove(path: Path) -> None:
+        if missing.pop(path, None) is None:
             path.unlink()
+
+    for name, files in index.modules.items():
+        total = sum(size(f) for f in files)
+        if name in kept:
+            kept_bytes += total
+            continue
+        removed_bytes += total
+        for path in files:
+            remove(path)
     for package, files in index.data.items():
         if package not in kept and package in index.modules:
             for path in files:
-                removed_bytes += path.stat().st_size
-                path.unlink()
+                removed_bytes += size(path)
+                remove(path)
+    for path, source in sorted(missing.items()):  # kept, or never the pruning's to remove
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, path)
     _remove_empty_dirs(stdlib)
     return PruneResult(sorted(kept), removed, removed_bytes, kept_bytes)
 
 
 def _remove_empty_dirs(top: Path) -> None:
-    for dirpath, _dirnames, _filenames in sorted(os.walk(top), reverse=True):
-        path = Path(dirpath)
-        if path != top and not any(path.iterdir()):
-            path.rmdir()
+    removed: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(top, topdown=False):  # children first
+        if dirpath == str(top) or filenames:
+            continue
+        if all(os.path.join(dirpath, d) in removed for d in dirnames):
+            os.rmdir(dirpath)
+            removed.add(dirpath)

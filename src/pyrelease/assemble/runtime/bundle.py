@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,12 @@ class RuntimeInfo:
     """Sorted sonames of the system libraries the runtime links (not bundled ones)."""
     own_loader: bool = False
     """The runtime runs through its bundled loader (it came from a Nix store)."""
+    source: str = field(default="", compare=False)
+    """The cached runtime folder this one was copied from (not kept in the cache)."""
+    left_out: tuple[str, ...] = field(default=(), compare=False)
+    """Files of ``source`` not copied (relative, ``/``-separated): standard-library
+    files the replaced release did not have either, left to the pruning to copy
+    back if it keeps them (see ``bundle_runtime(leave_out_pruned=True)``)."""
 
 
 class Prefetch:
@@ -107,6 +113,7 @@ def bundle_runtime(
     progress: Callable[[str], None] | None = None,
     prefetched: Prefetch | None = None,
     previous: Path | None = None,
+    leave_out_pruned: bool = False,
 ) -> RuntimeInfo:
     """Write ``runtime-PYVSN/`` for ``python`` into the release root ``dest``.
 
@@ -116,7 +123,10 @@ def bundle_runtime(
     cache hit is a plain copy, or the move of a copy made meanwhile (``prefetched``,
     see :func:`prefetch_runtime`). ``previous`` is the release this build replaces: the
     files its runtime already holds as they are are hard-linked, not copied (see
-    :mod:`.reuse`).
+    :mod:`.reuse`). With ``leave_out_pruned`` (the caller prunes the standard library
+    afterwards, see ``prune_stdlib(missing=...)``), the standard-library files that
+    ``previous`` does not have are not copied but listed in ``RuntimeInfo.left_out``;
+    extension modules are always copied.
     """
     say = progress or (lambda _message: None)
     if sys.platform != "linux":
@@ -141,22 +151,35 @@ def bundle_runtime(
             shutil.rmtree(target)
         early = prefetched.take(entry) if prefetched is not None else None
         old = previous / info.dir_name if previous is not None else None
+        left_out: list[str] = []
         try:
             if early is None or early.name != info.dir_name:
                 raise FileNotFoundError(entry)
             os.rename(early, target)  # the same file system: _build/ENV and the release
         except OSError:
             if old is not None and old.is_dir() and not old.is_symlink():
-                reuse.copy_reusing(entry / info.dir_name, old, target, source_date_epoch())
+                leave_out = _pruned_by_previous(layout) if leave_out_pruned else None
+                _, left_out = reuse.copy_reusing(
+                    entry / info.dir_name, old, target, source_date_epoch(), leave_out
+                )
             else:
                 shutil.copytree(entry / info.dir_name, target, symlinks=True)
     except OSError as exc:
         raise BuildError(f"cannot copy the Python runtime into {dest}: {exc}") from None
-    return info
+    return replace(info, source=str(entry / info.dir_name), left_out=tuple(left_out))
+
+
+def _pruned_by_previous(layout: Layout) -> Callable[[str], bool]:
+    """Which files of a runtime the pruning may have removed: the standard library's,
+    extension modules (read for the release's build information) excepted."""
+    stdlib, dynload = layout.stdlib_rel + "/", layout.dynload_rel + "/"
+    return lambda rel: rel.startswith(stdlib) and not rel.startswith(dynload) and ".so" not in rel
 
 
 def _as_json(info: RuntimeInfo) -> dict[str, Any]:
-    return {**asdict(info), "needed_libs": list(info.needed_libs)}
+    raw = {**asdict(info), "needed_libs": list(info.needed_libs)}
+    del raw["source"], raw["left_out"]  # of one copy, not of the cached runtime
+    return raw
 
 
 def _info(raw: dict[str, Any] | None) -> RuntimeInfo | None:

@@ -7,8 +7,9 @@ mode: a later ``chmod -R a-w``, an in-place edit or a ``tar`` of one would see
 the other. So a file of the previous release is linked only when
 
 * it is a regular file owned by this user with exactly one link (nothing else
-  shares it, so once the replaced release is removed after the switch the new
-  file has a single name again);
+  shares it; the release that one replaced, left aside by the last build, is
+  removed before linking starts, and once the release being replaced now is
+  removed in turn, by the next build, the new file has a single name again);
 * its mode and time are already the ones :func:`~pyrelease.assemble.fsutil.normalize_tree`
   gives it (normalising the new release then changes nothing the previous one
   sees, so a failed build leaves the previous release exactly as it was);
@@ -20,6 +21,12 @@ Links are used only when no step of the user's runs after ``assemble`` (only
 runtime file in place, which would reach the previous release through the link
 before the build had succeeded (:func:`may_link`).
 
+When the standard library is pruned afterwards, the files of it that the
+previous release does not have (the previous pruning removed them) are not
+copied at all: the pruning decides again, over the cached runtime's complete
+list, and copies in those it keeps (``prune_stdlib(missing=...)``), so the
+result is the same as pruning a full copy.
+
 Everything else is copied as before. The filesystem has no reflinks here
 (ext4), so ``copy_file_range`` would still write every byte; links do not.
 """
@@ -29,9 +36,8 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
-
-_CHUNK = 1 << 20
 
 
 def may_link(after_assemble: list[str]) -> bool:
@@ -44,13 +50,11 @@ def _final_mode(st: os.stat_result) -> int:
 
 
 def _same_bytes(a: str, b: str, size: int) -> bool:
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while size > 0:
-            x, y = fa.read(_CHUNK), fb.read(_CHUNK)
-            if x != y or not x:
-                return False
-            size -= len(x)
-        return fa.read(1) == b""
+    # Each file read whole, unbuffered: the fewest calls and copies (most are small).
+    # A short read (or a file of another size) counts as different: it is copied.
+    with open(a, "rb", buffering=0) as fa, open(b, "rb", buffering=0) as fb:
+        x = fa.read(size + 1)
+        return len(x) == size and x == fb.read(size + 1)
 
 
 def reusable(cached: str, previous: str, epoch: int) -> bool:
@@ -71,13 +75,24 @@ def reusable(cached: str, previous: str, epoch: int) -> bool:
     )
 
 
-def copy_reusing(src: Path, previous: Path, dest: Path, epoch: int) -> int:
+def copy_reusing(
+    src: Path,
+    previous: Path,
+    dest: Path,
+    epoch: int,
+    leave_out: Callable[[str], bool] | None = None,
+) -> tuple[int, list[str]]:
     """``shutil.copytree(src, dest, symlinks=True)``, linking files of ``previous``
     (the same tree in the release being replaced) where :func:`reusable` allows.
 
-    Returns how many files were linked.
+    A file that ``previous`` does not have and ``leave_out`` (given its path
+    relative to ``src``, ``/``-separated) accepts is not copied at all: the
+    previous build removed it (pruning), and the step that decides again copies
+    back what it keeps. Returns how many files were linked, and the relative
+    paths left out.
     """
     linked = 0
+    left_out: list[str] = []
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames.sort()
         rel = os.path.relpath(dirpath, src)
@@ -97,6 +112,25 @@ def copy_reusing(src: Path, previous: Path, dest: Path, epoch: int) -> int:
             if reusable(source, old, epoch):
                 os.link(old, target)
                 linked += 1
-            else:
-                shutil.copy2(source, target)
-    return linked
+                continue
+            if leave_out is not None:
+                relative = name if rel == "." else f"{rel}/{name}".replace(os.sep, "/")
+                if leave_out(relative) and not os.path.lexists(old):
+                    left_out.append(relative)
+                    continue
+            shutil.copy2(source, target)
+    return linked, left_out
+
+
+def copy_linking(src: Path, previous: Path | None, dest: Path, epoch: int) -> None:
+    """Copy the file or tree ``src`` to ``dest``, linking what ``previous`` (the same
+    path in the release being replaced, or None) holds as it is (see :func:`reusable`)."""
+    if src.is_dir():
+        if previous is not None and previous.is_dir() and not previous.is_symlink():
+            copy_reusing(src, previous, dest, epoch)
+        else:
+            shutil.copytree(src, dest, symlinks=True)
+    elif previous is not None and reusable(str(src), str(previous), epoch):
+        os.link(previous, dest)
+    else:
+        shutil.copy2(src, dest)

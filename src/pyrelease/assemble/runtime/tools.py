@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pyrelease.cachedirs import interpreter_key, remembered
 from pyrelease.errors import BuildError
 
 
@@ -47,13 +48,25 @@ def patchelf() -> Path:
 
 @functools.cache
 def tool_versions() -> dict[str, str]:
-    """Versions of the tools that shape the output (part of the cache key; asked once)."""
+    """Versions of the tools that shape the output (part of the cache key).
+
+    Asked once per tool binary (its path, inode, size and time) and remembered
+    under ``~/.cache/pyrelease/tool-versions``: two process starts per build saved.
+    """
     versions = {}
     for name in ("patchelf", "strip"):
         try:
             tool = str(patchelf()) if name == "patchelf" else shutil.which(name)
         except BuildError:
             tool = None  # reported when the runtime is built
-        lines = run([tool, "--version"], f"{name} --version").splitlines() if tool else []
-        versions[name] = lines[0].strip() if lines else ""
+        if not tool:
+            versions[name] = ""
+            continue
+        key = interpreter_key(Path(tool), name)
+        versions[name] = remembered("tool-versions", key, functools.partial(_version, tool, name))
     return versions
+
+
+def _version(tool: str, name: str) -> str:
+    lines = run([tool, "--version"], f"{name} --version").splitlines()
+    return lines[0].strip() if lines else ""
