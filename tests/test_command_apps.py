@@ -449,3 +449,21 @@ def test_a_command_that_cannot_run_fails_the_build(
     assert f"ERROR: release wrk: {message}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not (project / "_build" / "prod" / "rel" / "wrk").exists()  # nothing half-built
+
+
+def test_a_command_shipped_by_an_overlay_builds(tmp_path: Path) -> None:
+    """A path inside the release may come from an overlay: checked once it is copied."""
+    project = make_dist(
+        tmp_path, "ovl", "ovl", "", "[]", '[tool.pyrelease]\ncommand = ["tools/run.sh"]\n'
+    )
+    tools = project / "rel" / "overlays" / "tools"
+    tools.mkdir(parents=True)
+    (tools / "run.sh").write_text("#!/bin/sh\necho running\n")
+    (tools / "run.sh").chmod(0o755)
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "ovl"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "_build" / "prod" / "rel" / "ovl" / "tools" / "run.sh").is_file()

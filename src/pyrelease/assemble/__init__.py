@@ -135,7 +135,10 @@ def _fill(release: Release, root: Path) -> None:
         "source_date_epoch": source_date_epoch(),
     }
     write_boot_files(release, root, libs, build_info, plan)
-    if spec.command:
+    if own_loader:  # a runtime from a Nix store: the release must name no store path
+        scrub_store_paths(root)
+    copy_overlays(release, root)
+    if spec.command:  # after the overlays: a program of the release may come from one
         modules = {m for lib in libs for m in lib.modules}
         problem = check_program(spec.command, root, release.version, modules)
         if problem:
@@ -144,9 +147,6 @@ def _fill(release: Release, root: Path) -> None:
                 tip="use a console script of a distribution in the release, -m MODULE, "
                 "or a path inside the release",
             )
-    if own_loader:  # a runtime from a Nix store: the release must name no store path
-        scrub_store_paths(root)
-    copy_overlays(release, root)
     if info is not None and spec.prune_stdlib.enabled:
         prune_runtime(release, root, info.dir_name, info.python_rel, libs, graph)
         graph.save()
