@@ -132,6 +132,7 @@ def test_the_command_runs_while_the_node_is_still_booting(est: Path, tmp_path: P
         pgid = os.getpgid(info["pid"])
         assert info["argv"] == ["--queue", "mail"] and info["cwd"] == str(data)
         assert "est 1.0.0 started in" not in n.output()
+        n.wait_for("worker running")  # its output goes where the node's goes
         command = "tools/worker.sh --queue mail"
         n.wait_for(f"started command {command} while booting (pid {info['pid']})")
         with open(fifo, "w") as f:
