@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_dist, node, pyrelease, run
+from helpers import free_port, make_dist, node, pyrelease, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
 
@@ -282,3 +282,48 @@ def test_daemon_starts_the_command_early_and_logs_it(est: Path, tmp_path: Path) 
         assert run(est, "stop", env=env).returncode == 0
     wait_gone(info["pid"])
     wait_group_gone(info["pid"])
+
+
+SERVER = """#!/bin/sh
+exec python3 -c '
+import os, socket, time
+time.sleep(0.2)
+s = socket.socket()
+print("binding", flush=True)
+s.bind(("127.0.0.1", int(os.environ["PORT"])))
+s.listen()
+while True:
+    s.accept()[0].close()
+'
+"""
+
+
+def test_the_node_boots_once_the_command_is_ready(tmp_path: Path) -> None:
+    """With a ready check, the node lets the server start alone (a second at most),
+    then boots: its boot does not take the server's CPU while it starts."""
+    tool = (
+        '[tool.pyrelease.releases.srv]\ncommand = ["tools/serve.sh"]\n'
+        'ready = "tcp://127.0.0.1:${PORT}"\n'
+    )
+    project = make_dist(tmp_path, "srv", "srv", "", "[]", tool)
+    tools = project / "rel" / "overlays" / "tools"
+    tools.mkdir(parents=True)
+    (tools / "serve.sh").write_text(SERVER)
+    (tools / "serve.sh").chmod(0o755)
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "srv"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    script = project / "_build" / "prod" / "rel" / "srv" / "bin" / "srv"
+    port = free_port()
+    with node(script, {"PORT": str(port), "RELEASE_DATA": str(tmp_path / "data")}) as n:
+        n.wait_for("srv 1.0.0 started in", timeout=60)
+        out = n.output()
+        # The server bound its port before the node went on with its boot.
+        assert STARTED.search(out).start() < out.index("binding") < out.index("[node] preloaded")
+        pid = early_pid(out)
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(pid)
