@@ -62,6 +62,38 @@ def test_decode_rejects_what_json_rejects(data: bytes) -> None:
         jsonframe.decode(data)
 
 
+def test_bad_json_is_a_value_error_in_a_process_without_json(tmp_path) -> None:
+    """The C scanner reports most syntax errors through ``json.decoder``, which it only
+    finds once imported: a node or a client has not imported it (boot time)."""
+    bad = tmp_path / "sys.config"
+    bad.write_text('{"a": 1,\n not json}')
+    code = f"""
+import sys
+sys.path.insert(0, {str(jsonframe.__file__.rsplit("/", 3)[0])!r})
+from pyrelease.node import jsonframe
+assert "json.decoder" not in sys.modules
+for data in (b'{{not json', b'"abc', b'{{"a": [1, }}', b'{{"a"', b'{{"a":1}} x'):
+    try:
+        jsonframe.decode(data)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(data)
+try:
+    jsonframe.load_file({str(bad)!r})
+except ValueError as exc:
+    print(exc)
+"""
+    found = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert found.returncode == 0, found.stderr
+    assert (
+        found.stdout.strip()
+        == "Expecting property name enclosed in double quotes: line 2 column 2 (char 10)"
+    )
+
+
 def test_a_deeply_nested_frame_is_a_protocol_error() -> None:
     a, b = socket.socketpair()
     with a, b:

@@ -101,6 +101,7 @@ def test_notify_readiness(notifier: Path, tmp_path: Path) -> None:
         # the worker's output and the node's "started" line is not fixed (two pipes).
         assert "application command:ntf.worker started" in n.output()
         assert wait_file(data / "worker.json")["notify"].startswith("@pyrelease-")
+        assert "while booting" not in n.output()  # its socket is made by the node first
         n.signal(signal.SIGTERM)
         assert n.wait(60) == 0
     result = run(notifier, "start", env={"RELEASE_DATA": str(data), "WRK_NO_READY": "1"})
@@ -143,6 +144,7 @@ def test_http_server_command_serves_stops_and_leaves_nothing(web: Path, tmp_path
         status, _ = wait_http(f"http://127.0.0.1:{port}/", n.proc, timeout=60)
         assert status == 200
         n.wait_for("application command:http.server started (permanent)")
+        assert f"[node] started command -m http.server {port} --bind" in n.output()  # early
         pid = run(web, "pid", env=env)
         assert pid.stdout.strip() == str(n.proc.pid)
         # Boot time is a feature: what the node's boot gets by without (docs/performance.md;
@@ -301,6 +303,9 @@ def test_a_runtime_config_that_changes_the_command_s_variable_is_obeyed(tmp_path
         n.wait_for("worker running", timeout=60)
         info = wait_file(data / "worker.json")
         assert info["argv"][1:] == ["--queue", "from-runtime-config"]
+        # Not started before the boot (the runtime config might change it), and never twice.
+        assert not (script.parents[1] / "releases" / "1.0.0" / "start.command").exists()
+        assert "while booting" not in n.output()
         deadline = time.monotonic() + 30
         while len(node_children(n.proc.pid)) != 2:  # the worker and its watchdog, no other
             assert time.monotonic() < deadline, node_children(n.proc.pid)
@@ -449,3 +454,21 @@ def test_a_command_that_cannot_run_fails_the_build(
     assert f"ERROR: release wrk: {message}" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not (project / "_build" / "prod" / "rel" / "wrk").exists()  # nothing half-built
+
+
+def test_a_command_shipped_by_an_overlay_builds(tmp_path: Path) -> None:
+    """A path inside the release may come from an overlay: checked once it is copied."""
+    project = make_dist(
+        tmp_path, "ovl", "ovl", "", "[]", '[tool.pyrelease]\ncommand = ["tools/run.sh"]\n'
+    )
+    tools = project / "rel" / "overlays" / "tools"
+    tools.mkdir(parents=True)
+    (tools / "run.sh").write_text("#!/bin/sh\necho running\n")
+    (tools / "run.sh").chmod(0o755)
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "ovl"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "_build" / "prod" / "rel" / "ovl" / "tools" / "run.sh").is_file()

@@ -186,6 +186,42 @@ def test_console_scripts_are_relocatable_launchers(script: Path, tmp_path: Path)
     assert seen["executable"] == str(moved / "releases" / "1.0.0" / "bin" / "python")
 
 
+def test_the_python_launcher_keeps_the_callers_directory_and_environment(
+    script: Path, tmp_path: Path
+) -> None:
+    """``releases/VSN/bin/python`` finds its release (symlinks resolved) without a
+    subshell, by going there and back: the caller's directory, PWD and OLDPWD stay."""
+    root = script.parent.parent
+    alias = tmp_path / "alias"
+    alias.symlink_to(root)
+    real, link = tmp_path / "work", tmp_path / "work-link"
+    real.mkdir()
+    link.symlink_to(real)
+    launcher = alias / "releases" / "1.0.0" / "bin" / "python"
+    code = (
+        "import os, sys; print(sys.executable, os.environ['RELEASE_ROOT'], os.getcwd(),"
+        " os.environ.get('PWD'), os.environ.get('OLDPWD', '-'))"
+    )
+    for oldpwd in ("/var/empty", None):
+        env = {**base_env(), "PWD": str(link)}
+        env.pop("OLDPWD", None)
+        if oldpwd:
+            env["OLDPWD"] = oldpwd
+        out = subprocess.run([str(launcher), "-c", code], cwd=link, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        executable = str(root.resolve() / "releases" / "1.0.0" / "bin" / "python")
+        assert out.stdout.split() == [executable, str(root.resolve()), str(real), str(link),
+                                      oldpwd or "-"]  # fmt: skip
+    gone = subprocess.run(
+        ["sh", "-c", 'mkdir gone && cd gone && rmdir ../gone && exec "$0" -c "$1"',
+         launcher, "import os; print(os.environ['RELEASE_ROOT'])"],
+        cwd=tmp_path, env=base_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stdout == f"{root.resolve()}\n"
+
+
 def test_children_of_the_node_see_the_release(script: Path, tmp_path: Path) -> None:
     port = free_port()
     env = {**hostile_env(tmp_path), "SVCS_PORT": str(port)}

@@ -99,3 +99,37 @@ def check_program(table: dict[str, Any], root: Any, vsn: str, modules: set[str])
         else f" (console scripts: {', '.join(known) or 'none'})"
     )
     return f"`command` runs {first}, which is not a console script of the release{hint}"
+
+
+COMMAND_START = "pyrelease.node.commandapp:start"
+STARTED_MODES = ("permanent", "transient", "temporary")  # as the node's Controller
+BUILTIN_PROVIDERS = ("toml", "json", "env")  # they read the environment, never change it
+
+
+def early_start(start: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any] | None:
+    """``releases/VSN/start.command``: the command the node may start before it boots,
+    or None when something the boot does could change it.
+
+    ``start`` is the boot manifest (``start.json``), ``settings`` the boot
+    settings (``boot.json``). The command must be the first application to
+    start (no in-process application it might need), with no runtime
+    configuration that could set its variables (``config/runtime.py``, a config
+    provider of the project's own), nothing preloaded (imports run code),
+    no ``reboot_system_after_config``, and a readiness check other than
+    ``notify`` (whose socket the node makes at start).
+    """
+    started = [a for a in start["applications"] if a["mode"] in STARTED_MODES and a["start"]]
+    if not started or started[0]["start"] != COMMAND_START:
+        return None
+    name = started[0]["name"]
+    command = start["commands"].get(name)
+    if command is None or command["ready"] == "notify" or start["preload"]:
+        return None
+    if settings["runtime_config"] or settings["reboot_system_after_config"]:
+        return None
+    if any(p["provider"] not in BUILTIN_PROVIDERS for p in settings["config_providers"]):
+        return None
+    from pyrelease.node.appconfig import normalize_app
+
+    return {"format": 1, "app": normalize_app(name), "argv": command["argv"],
+            "ready": command["ready"]}  # fmt: skip

@@ -176,7 +176,10 @@ def _finish(
         "source_date_epoch": source_date_epoch(),
     }
     write_boot_files(release, root, libs, build_info, plan, previous)
-    if spec.command:
+    if own_loader:  # a runtime from a Nix store: the release must name no store path
+        scrub_store_paths(root)
+    copy_overlays(release, root)
+    if spec.command:  # after the overlays: a program of the release may come from one
         modules = {m for lib in libs for m in lib.modules}
         problem = check_program(spec.command, root, release.version, modules)
         if problem:
@@ -185,9 +188,6 @@ def _finish(
                 tip="use a console script of a distribution in the release, -m MODULE, "
                 "or a path inside the release",
             )
-    if own_loader:  # a runtime from a Nix store: the release must name no store path
-        scrub_store_paths(root)
-    copy_overlays(release, root)
     if info is not None and spec.prune_stdlib.enabled:
         prune_runtime(release, root, info, libs, graph)
         graph.save()

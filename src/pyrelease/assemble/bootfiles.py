@@ -9,6 +9,8 @@ releases/
   VSN/
     start.json                boot manifest: paths, applications in start order, preload list
     start_clean.json          the same, nothing started (eval, rpc, remote)
+    start.command             the command `start` may run before the node boots, when
+                              nothing the boot does could change it (see node/earlystart.py)
     boot.json                 runtime settings: providers, compile_env, reboot
     sys.config                build-time configuration (JSON)
     runtime.py                config/runtime.py, when present
@@ -41,7 +43,7 @@ from pyrelease.assemble.libs import WORKER, LibDir, compile_files, plan_compile
 from pyrelease.assemble.runtime import reuse
 from pyrelease.assemble.scripts import write_scripts
 from pyrelease.cachedirs import user_cache_dir
-from pyrelease.commandspec import manifest_entry
+from pyrelease.commandspec import COMMAND_START, early_start, manifest_entry
 from pyrelease.templates import environment, render
 
 NODE_SRC = Path(pyrelease.__file__).parent / "node"
@@ -92,7 +94,7 @@ def manifest(
         name, settings = manifest_entry(release.name, command)
         mode = command.get("command_mode", "permanent")
         apps.append({"name": name, "version": release.version, "dir": "", "mode": mode,
-                     "start": "pyrelease.node.commandapp:start"})  # fmt: skip
+                     "start": COMMAND_START})  # fmt: skip
         commands[name] = settings
     return {
         "format": 1,
@@ -212,9 +214,14 @@ def write_boot_files(
     spec = release.spec
     vsn_dir = root / "releases" / release.version
     vsn_dir.mkdir(parents=True)
-    _json(vsn_dir / "start.json", manifest(release, libs, clean=False, plan=plan))
+    start = manifest(release, libs, clean=False, plan=plan)
+    settings = boot_settings(release)
+    _json(vsn_dir / "start.json", start)
     _json(vsn_dir / "start_clean.json", manifest(release, libs, clean=True))
-    _json(vsn_dir / "boot.json", boot_settings(release))
+    _json(vsn_dir / "boot.json", settings)
+    early = early_start(start, settings)
+    if early is not None:
+        _json(vsn_dir / "start.command", early)
     _json(vsn_dir / "sys.config", release.config)
     _json(vsn_dir / "build_info.json", build_info)
     if spec.runtime_config_path is not None:

@@ -5,7 +5,8 @@ Run as a script (``-I`` keeps the script's folder off ``sys.path``), so put the
 folder holding the ``pyrelease`` package first, then hand over. Management
 commands go to the small client module so they start fast, and leave without
 the interpreter's finalization (see ``client.run``); ``eval`` goes to the
-module that only boots what it needs (``evaluate``).
+module that only boots what it needs (``evaluate``); ``start`` first starts
+the release's command when it can start before the boot (``earlystart``).
 """
 
 import sys
@@ -45,6 +46,10 @@ if __name__ == "__main__":
             from pyrelease.node import bootgc
 
             bootgc.defer()  # before the node's own imports: see bootgc.py
+        if command == "start":
+            from pyrelease.node import earlystart
+
+            earlystart.begin()  # the command application's child, when it can start now
         if command == "eval":
             from pyrelease.node.evaluate import main
         else:

@@ -49,8 +49,8 @@ def release_environ() -> None:
     root = os.path.dirname(os.path.dirname(VSN_DIR))
     environ = os.environ
     current = environ.get("RELEASE_ROOT")
-    if current and os.path.realpath(current) == os.path.realpath(root):
-        return
+    if current and (current == root or os.path.realpath(current) == os.path.realpath(root)):
+        return  # (the same text, as the node passes it to its children: no lstat per folder)
     for key in [k for k in environ if k.startswith("RELEASE_")]:
         del environ[key]  # they described another release, or a half-set one
     environ["RELEASE_ROOT"] = root

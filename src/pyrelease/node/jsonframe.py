@@ -8,6 +8,8 @@ so the bytes are exactly what ``json.dumps(obj, separators=(",", ":"))``
 writes and every JSON text ``json.loads`` accepts as UTF-8 decodes the same.
 """
 
+import sys
+
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
@@ -84,6 +86,13 @@ def decode(data: bytes) -> "Any":
     try:
         value, stop = _scan(text, start)
     except StopIteration:
+        raise ValueError("not a JSON value") from None
+    except SystemError:
+        # Inside a string, object or array, the scanner raises json.decoder's
+        # JSONDecodeError, which it only finds once imported: when it is not, a
+        # SystemError. ``load_file`` asks json itself for the details.
+        if "json.decoder" in sys.modules:
+            raise
         raise ValueError("not a JSON value") from None
     if stop != end:
         raise ValueError("extra data after the JSON value")

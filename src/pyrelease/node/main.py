@@ -72,8 +72,13 @@ def cmd_start(env: Env, argv: list[str], *, repl: bool = False) -> int:
     node = Node(env)
     signal.signal(signal.SIGTERM, node.on_signal)
     signal.signal(signal.SIGINT, node.on_signal)
+    early = sys.modules.get("pyrelease.node.earlystart")  # the command started already
     try:
-        node.lock = nodelock.acquire(env)  # before anything else: one node per name
+        node.lock = early.take_lock() if early is not None else None
+        if node.lock is None:
+            node.lock = nodelock.acquire(env)  # before anything else: one node per name
+        if early is not None and early.pending is not None:
+            node.on_signal(early.pending, None)  # came before these handlers: a stop
         m = node.boot()
     except StopRequested as stop:
         log(f"received {stop.why} while booting, stopping")
@@ -283,6 +288,9 @@ class Node:
         """
         if self.server is not None:
             self.server.close()
+        early = sys.modules.get("pyrelease.node.earlystart")
+        if early is not None:
+            early.discard()  # its command, if never adopted: before the lock is let go
         if self.lock is not None:
             nodelock.release(self.env, self.lock)
         import atexit

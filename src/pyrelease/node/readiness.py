@@ -17,11 +17,11 @@ than ``ready_timeout`` and says which check did not pass.
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
 POLL = 0.05  # the longest pause between attempts: a fraction of any server's start-up
@@ -56,7 +56,11 @@ def connect(host: str, port: int, timeout: float) -> socket.socket:
 
     ``socket.create_connection`` encodes a ``str`` host with ``idna``, which
     imports ``stringprep`` and ``unicodedata`` into the node; bytes need no codec.
+    ``socket`` itself is imported here, at the first attempt, not with this
+    module: :func:`parse` runs before the node starts the command (``earlystart``).
     """
+    import socket
+
     name: str | bytes = host.encode("ascii") if host.isascii() else host
     return socket.create_connection((name, port), timeout=timeout)  # type: ignore[arg-type]
 
@@ -140,6 +144,8 @@ class NotifyCheck(Check):
 
     def __init__(self, spec: str, tmp: str) -> None:
         super().__init__(spec)
+        import socket
+
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         tag = f"pyrelease-{os.getpid()}-{time.monotonic_ns()}"
         if os.uname().sysname == "Linux":  # an abstract name: no file, nothing to clean up
