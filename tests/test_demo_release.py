@@ -91,11 +91,15 @@ def test_release_layout(script: Path) -> None:
     assert {"demo.views", "demo_speedups", "demo_speedups._fnv"} <= set(start["preload"])
 
 
-def test_strip_ships_sourceless_pyc_and_no_build_paths(demo, script: Path) -> None:
-    project, _ = demo
+def test_strip_keeps_the_projects_sources_and_no_build_paths(demo, script: Path) -> None:
+    project, result = demo
     root = script.parent.parent
-    app = root / "lib" / "demo-0.1.0" / "demo"
-    assert (app / "app.pyc").is_file() and not (app / "app.py").exists()
+    app = root / "lib" / "demo-0.1.0" / "demo"  # the project's own: sources kept
+    assert (app / "app.py").is_file() and list((app / "__pycache__").glob("app.*.pyc"))
+    assert not (app / "app.pyc").exists()
+    assert "strip: sources kept for demo, demo-extra, demo-speedups (the project's own)" in (
+        result.stdout
+    )
     needle = str(project).encode()
     offenders = [
         p

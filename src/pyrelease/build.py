@@ -205,6 +205,7 @@ def prepare(release: Release) -> None:
             )
         release.site_packages = buildenv.site_packages(venv)
     installed = distributions.read_installed(release.site_packages)
+    release.local_names = buildenv.local_names(venv) | {canonicalize_name(release.project.name)}
     roots = [name for name, _ in release.applications.items()]
     project_key = canonicalize_name(release.project.name)
     # At a workspace root a release holds exactly the members it names (and what they need).

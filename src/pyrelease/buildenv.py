@@ -121,6 +121,29 @@ def site_packages(venv: Path) -> Path:
     return found[0]
 
 
+def local_names(venv: Path) -> set[str]:
+    """Canonical names of the local packages (the project, directories the lock names)
+    the last :func:`prepare` installed into ``venv``; empty when it recorded none."""
+    import tomllib
+
+    from packaging.utils import canonicalize_name
+
+    try:
+        stamp = json.loads((venv / VENV_STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    names = set()
+    for folder in stamp.get("sources", {}) if isinstance(stamp, dict) else ():
+        try:
+            data = tomllib.loads((Path(folder) / "pyproject.toml").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        name = data.get("project", {}).get("name")
+        if isinstance(name, str):
+            names.add(canonicalize_name(name))
+    return names
+
+
 INSTALLER_VARIABLE = "PYRELEASE_INSTALLER"
 
 

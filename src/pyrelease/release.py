@@ -64,6 +64,7 @@ class Release:
     compile_env: list[dict[str, Any]] = field(default_factory=list)
     overlays: list[Path] = field(default_factory=list)
     site_packages: Path | None = None
+    local_names: set[str] = field(default_factory=set)  # the project's own packages
     python: Any = None  # assemble.runtime.PythonInstall
     runtime_prefetch: Any = None  # assemble.runtime.bundle.Prefetch, while the build runs
     extra: dict[str, Any] = field(default_factory=dict)

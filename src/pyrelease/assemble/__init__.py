@@ -26,7 +26,7 @@ from pyrelease.assemble.fsutil import (
     source_date_epoch,
     wait_for_removals,
 )
-from pyrelease.assemble.importgraph import Graph, needed_test_dirs
+from pyrelease.assemble.importgraph import Graph, needed_test_dirs, source_readers
 from pyrelease.assemble.libs import CompileWorker, LibDir, write_libs
 from pyrelease.assemble.prunestep import prune_runtime
 from pyrelease.assemble.runtime import (
@@ -197,12 +197,13 @@ def _finish(
         shutil.copy2(old_cookie, new_cookie)
 
 
-_Wanted = tuple[dict[str, set[str]], list[tuple[Distribution, Path, dict | None]]]
+_Wanted = tuple[dict[str, set[str]], list[tuple[Distribution, Path, dict | None]], set[str]]
 
 
 def _lib_slots(release: Release, graph: Graph) -> _Wanted:
-    """The test folders ``strip`` keeps, and for every distribution its ``lib/`` cache
-    slot and that slot's entry (None: not cached, to be compiled)."""
+    """The test folders ``strip`` keeps, for every distribution its ``lib/`` cache
+    slot and that slot's entry (None: not cached, to be compiled), and the
+    distributions whose sources ``strip`` keeps."""
     assert release.site_packages is not None
     python, strip = release.python, release.spec.strip
     cache_tag = f"cpython-{python.version_short.replace('.', '')}"
@@ -210,13 +211,32 @@ def _lib_slots(release: Release, graph: Graph) -> _Wanted:
     kept_tests: dict[str, set[str]] = {}
     if strip.enabled and "tests" not in strip.keep:
         kept_tests = needed_test_dirs(graph, release.distributions)
+    kept_sources = _kept_sources(release, graph)
     slots = []
     for dist in release.distributions:
         kept = kept_tests.get(dist.name, set())
-        key = libcache.cache_key(dist, release.site_packages, cache_tag, strip, kept)
+        key = libcache.cache_key(dist, release.site_packages, cache_tag, strip, kept,
+                                 keep_sources=dist.name in kept_sources)  # fmt: skip
         cached = libcache.slot(cache_dir, dist, key)
         slots.append((dist, cached, libcache.read_entry(cached)))
-    return kept_tests, slots
+    return kept_tests, slots, kept_sources
+
+
+def _kept_sources(release: Release, graph: Graph) -> set[str]:
+    """Distributions that keep their sources under ``strip``: the project's own
+    packages, and those whose code reads sources with ``inspect`` (reported)."""
+    strip = release.spec.strip
+    if not strip.enabled or "sources" in strip.keep:
+        return set()
+    names = {d.name for d in release.distributions}
+    local = sorted(names & release.local_names)
+    readers = sorted(source_readers(graph) & names - set(local))
+    if local or readers:
+        parts = [f"{', '.join(local)} (the project's own)"] if local else []
+        if readers:
+            parts.append(f"{', '.join(readers)} (read sources with inspect)")
+        release.console.step(f"strip: sources kept for {'; '.join(parts)}")
+    return {*local, *readers}
 
 
 def _libs(
@@ -230,7 +250,7 @@ def _libs(
     assert release.site_packages is not None
     python, strip = release.python, release.spec.strip
     cache_tag = f"cpython-{python.version_short.replace('.', '')}"
-    kept_tests, slots = wanted
+    kept_tests, slots, kept_sources = wanted
     found: dict[str, LibDir] = {}
     misses = []
     for dist, cached, data in slots:
@@ -251,6 +271,7 @@ def _libs(
         cache_tag=cache_tag,
         strip=strip,
         kept_tests=kept_tests,
+        kept_sources=kept_sources,
         worker=worker,
     )
     for entry, (_, cached) in zip(built, misses, strict=True):

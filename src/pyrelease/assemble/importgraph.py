@@ -6,11 +6,13 @@ and what each imports is cached per distribution, keyed by its sources::
     _build/ENV/lib-cache/imports/
       django-5.2.1-0f1e2d3c4b5a6978.json   module -> imports (eager, required, every, named)
 
-Three decisions rest on it:
+Four decisions rest on it:
 
 * ``strip`` removes a ``test``/``tests`` folder only when no module outside
   it imports anything inside it (Django's ``django/test/`` is imported by
   ``django.core`` and friends; its ``tests/`` folders are not);
+* ``strip`` keeps the sources of a distribution whose code reads sources with
+  ``inspect`` (:func:`source_readers`);
 * embedded mode preloads the modules reachable from the applications' start
   callables, the config providers and ``config/runtime.py``, plus what the
   release's ``preload.include`` lists, minus test modules, plugins for other
@@ -26,6 +28,7 @@ import configparser
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -235,6 +238,24 @@ def needed_test_dirs(graph: Graph, dists: list[Distribution]) -> dict[str, set[s
         dist_name, rel = trees[tree]
         result.setdefault(dist_name, set()).add(rel)
     return result
+
+
+# Calls through which a library reads Python sources at run time (``inspect``).
+SOURCE_READERS = re.compile(rb"\b(?:getsource|getsourcelines|findsource|getsourcefile)\b")
+
+
+def source_readers(graph: Graph) -> set[str]:
+    """Distributions whose code calls ``inspect.getsource`` and friends: ``strip`` keeps
+    their sources (without them anyio imports every submodule eagerly, FastAPI and
+    pydantic take slower paths). A text search: a mention in a comment counts too."""
+    found: set[str] = set()
+    for name, record in graph.modules.items():
+        owner = graph.owner[name]
+        if owner in found or not record.file.endswith(".py"):
+            continue
+        if SOURCE_READERS.search(graph.source(name)):
+            found.add(owner)
+    return found
 
 
 def _mentioned(name: str, source: bytes, trees: dict) -> list[str]:

@@ -39,11 +39,13 @@ def cache_key(
     cache_tag: str,
     strip: StripSpec,
     kept_tests: Collection[str] = (),
+    keep_sources: bool = False,
 ) -> str:
-    """What a distribution's finished folder depends on (``kept_tests``: see ``keep_file``)."""
+    """What a distribution's finished folder depends on (``kept_tests``: see ``keep_file``;
+    ``keep_sources``: whether ``strip`` keeps this distribution's sources)."""
     h = hashlib.sha256()
     settings = [FORMAT, cache_tag, strip.enabled, sorted(strip.keep), strip.compress,
-                sorted(kept_tests)]  # fmt: skip
+                sorted(kept_tests), keep_sources]  # fmt: skip
     h.update(json.dumps(settings).encode())
     h.update(hashlib.sha256(WORKER.read_bytes()).digest())
     h.update(hashlib.sha256(Path(__file__).with_name("libs.py").read_bytes()).digest())

@@ -11,7 +11,9 @@ lib/
 ```
 With ``strip`` (the default) sources are replaced by sourceless ``.pyc`` beside
 them; docstrings go unless kept, and so do ``test``/``tests`` folders that no
-code outside them imports (``importgraph.needed_test_dirs`` decides).
+code outside them imports (``importgraph.needed_test_dirs`` decides). The
+project's own packages and distributions that read their sources with
+``inspect`` keep them (``importgraph.source_readers``).
 """
 
 from __future__ import annotations
@@ -223,16 +225,20 @@ def write_libs(
     cache_tag: str,
     strip: StripSpec,
     kept_tests: Mapping[str, Collection[str]] | None = None,
+    kept_sources: Collection[str] = (),
     worker: CompileWorker | None = None,
 ) -> list[LibDir]:
     """Write every distribution under ``release_root/lib`` and byte-compile it.
 
     ``kept_tests`` maps a distribution name to the test folders ``strip`` keeps;
+    ``kept_sources`` names the distributions whose sources ``strip`` keeps (in the
+    layout of ``keep = ["sources"]``; zipped by ``compress``, each ``.pyc`` sits beside
+    its source, where the zip importer looks for it);
     ``worker`` is a compile worker for ``python`` started before (see :class:`CompileWorker`).
     """
     lib = release_root / "lib"
     sourceless = strip.enabled and "sources" not in strip.keep
-    results, jobs = [], []
+    results, jobs, drop = [], [], []
     for dist in dists:
         dest = lib / dist.lib_name
         dest.mkdir(parents=True)
@@ -240,12 +246,17 @@ def write_libs(
         entry = LibDir(dist, f"lib/{dist.lib_name}")
         entry.pth = sorted(p.name for p in dest.glob("*.pth"))
         entry.extensions = sorted(p for p in dest.rglob("*") if p.name.endswith(EXTENSION_SUFFIXES))
-        jobs += plan_compile(dest, entry.rel_path, cache_tag, sourceless)
+        keep_sources = sourceless and dist.name in kept_sources
+        zipped = strip.compress and not entry.extensions and not entry.pth
+        planned = plan_compile(dest, entry.rel_path, cache_tag,
+                               sourceless and (not keep_sources or zipped))  # fmt: skip
+        if sourceless and not keep_sources:
+            drop += [src for src, _, _ in planned]
+        jobs += planned
         results.append(entry)
     compile_files(python, jobs, strip.enabled and "docstrings" not in strip.keep, worker)
-    if sourceless:
-        for src, _, _ in jobs:
-            src.unlink()
+    for src in drop:
+        src.unlink()
     for entry in results:
         dest = lib / entry.dist.lib_name
         entry.modules = module_names(dest)
