@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from helpers import make_dist, pyrelease, run, write_pylock
 
 pytestmark = pytest.mark.e2e
 
-READER = '''
+READER = """
 import inspect
 
 def shout():
@@ -21,14 +22,14 @@ def shout():
 
 def own_source():
     return inspect.getsource(shout).splitlines()[0]
-'''
+"""
 
 PLAIN = "def value():\n    return 42\n"
 
-SVC = '''
+SVC = """
 def fail():
     raise ValueError("boom from svc")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_the_build_says_whose_sources_it_keeps_and_why(built) -> None:
     _, out = built
     assert (
-        "strip: sources kept for svc (the project's own); reader (read sources with inspect)"
-        in out
+        "strip: sources kept for svc (the project's own); reader (read sources with inspect)" in out
     )
 
 
@@ -92,3 +92,20 @@ def test_keep_sources_still_keeps_every_source(tmp_path: Path) -> None:
     assert "strip: sources kept" not in result.stdout  # all are: nothing to single out
     lib = project / "_build" / "prod" / "rel" / "svc" / "lib" / "svc-1.0.0" / "svc"
     assert (lib / "app.py").is_file()
+
+
+def test_compress_zips_the_projects_sources_beside_their_pyc(tmp_path: Path) -> None:
+    tool = "[tool.pyrelease.releases.svc]\nstrip = { compress = true }\n"
+    project = make_dist(tmp_path, "svc", "svc", SVC, "[]", tool)
+    write_pylock(project, [])
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    root = project / "_build" / "prod" / "rel" / "svc"
+    with zipfile.ZipFile(root / "lib" / "svc-1.0.0.zip") as zf:
+        names = set(zf.namelist())
+    assert {"svc/app.py", "svc/app.pyc"} <= names  # the zip importer finds the .pyc there
+    out = run(root / "bin" / "svc", "eval", "import svc.app; print(svc.app.__file__)")
+    assert out.stdout.strip().endswith("svc-1.0.0.zip/svc/app.pyc"), out.stderr
+    out = run(root / "bin" / "svc", "eval", "import svc.app; svc.app.fail()")
+    assert out.returncode == 1
+    assert 'raise ValueError("boom from svc")' in out.stderr
