@@ -131,7 +131,7 @@ def test_a_new_file_or_a_metadata_change_gets_a_real_build(tmp_path: Path) -> No
     out = build(project, env)
     assert NO_BUILD not in out
     lib = project / "_build" / "prod" / "rel" / "demo" / "lib"
-    assert list(lib.glob("demo-0.1.0/demo/added_module.pyc"))
+    assert list(lib.glob("demo-0.1.0/demo/__pycache__/added_module.*.pyc"))  # own: sources kept
 
     readme = project / "README.md"
     readme.write_text(readme.read_text() + "\nAnother line.\n")
