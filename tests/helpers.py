@@ -230,3 +230,31 @@ def make_dist(
     )
     (project / "_backend.py").write_text((FIXTURES / "_backend.py").read_text())
     return project
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float = 30) -> None:
+    """Wait until process ``pid`` has ended; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} is still running"
+        time.sleep(0.05)
+
+
+def wait_file(path: Path, timeout: float = 60) -> dict:
+    """The JSON in ``path`` once it has been written whole; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")

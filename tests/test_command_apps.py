@@ -14,7 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from helpers import base_env, free_port, http_get, make_dist, node, pyrelease, run, wait_http
+from helpers import (
+    alive,
+    base_env,
+    free_port,
+    http_get,
+    make_dist,
+    node,
+    pyrelease,
+    run,
+    wait_file,
+    wait_gone,
+    wait_http,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
 
@@ -110,31 +122,6 @@ def test_notify_readiness(notifier: Path, tmp_path: Path) -> None:
         "application command:ntf.worker failed: command -m ntf.worker not ready after 3s: "
         "the check notify did not pass (no READY=1 received)"
     ) in result.stdout, result.stdout
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pid: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} is still running"
-        time.sleep(0.05)
-
-
-def wait_file(path: Path, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            time.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
 
 
 def test_http_server_command_serves_stops_and_leaves_nothing(web: Path, tmp_path: Path) -> None:

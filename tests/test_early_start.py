@@ -9,7 +9,6 @@ command must be running meanwhile."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import free_port, make_dist, node, pyrelease, run
+from helpers import alive, free_port, make_dist, node, pyrelease, run, wait_file, wait_gone
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
 
@@ -56,31 +55,6 @@ def est(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script = project / "_build" / "prod" / "rel" / "est" / "bin" / "est"
     assert (script.parents[1] / "releases" / "1.0.0" / "start.command").is_file()
     return script
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def wait_gone(pid: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} is still running"
-        time.sleep(0.05)
-
-
-def wait_file(path: Path, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            time.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
 
 
 def children(pid: int) -> list[int]:
