@@ -258,3 +258,28 @@ def wait_file(path: Path, timeout: float = 60) -> dict:
         except (OSError, ValueError):
             time.sleep(0.05)
     raise AssertionError(f"{path} never appeared")
+
+
+def _live_processes_with(field: int, value: int) -> list[int]:
+    """Live processes whose ``/proc/PID/stat`` field ``field`` (after the name) is ``value``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[field]) == value:
+            found.append(int(entry.name))
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (zombies not counted)."""
+    return _live_processes_with(1, pid)
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group ``pgid`` (zombies not counted)."""
+    return _live_processes_with(2, pgid)

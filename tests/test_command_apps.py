@@ -17,7 +17,9 @@ import pytest
 from helpers import (
     alive,
     base_env,
+    children,
     free_port,
+    group_members,
     http_get,
     make_dist,
     node,
@@ -254,32 +256,6 @@ def seen_signals(data: Path) -> list[str]:
         return []
 
 
-def group_members(pgid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and alive(int(entry.name)):
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                found.append(int(entry.name))
-    return found
-
-
-def node_children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
-
-
 def test_a_runtime_config_that_changes_the_command_s_variable_is_obeyed(tmp_path: Path) -> None:
     # ${VAR} is expanded after the runtime configuration, which may set the variable.
     tool = '[tool.pyrelease]\ncommand = ["-m", "rtq.worker", "--queue", "${QUEUE:-default}"]\n'
@@ -294,8 +270,8 @@ def test_a_runtime_config_that_changes_the_command_s_variable_is_obeyed(tmp_path
         assert not (script.parents[1] / "releases" / "1.0.0" / "start.command").exists()
         assert "while booting" not in n.output()
         deadline = time.monotonic() + 30
-        while len(node_children(n.proc.pid)) != 2:  # the worker and its watchdog, no other
-            assert time.monotonic() < deadline, node_children(n.proc.pid)
+        while len(children(n.proc.pid)) != 2:  # the worker and its watchdog, no other
+            assert time.monotonic() < deadline, children(n.proc.pid)
             time.sleep(0.05)
         n.signal(signal.SIGTERM)
         assert n.wait(60) == 0, n.output()
@@ -316,7 +292,7 @@ def test_a_second_node_refused_at_boot_runs_nothing_of_its_command(
         assert second.stderr.startswith("ERROR: node wrk is already running or starting")
         assert "worker running" not in second.stdout and "Traceback" not in second.stderr
         assert not (data / "worker.json").exists()  # its command never ran
-        assert node_children(n.proc.pid) and alive(first)
+        assert children(n.proc.pid) and alive(first)
         n.signal(signal.SIGTERM)
         assert n.wait(60) == 0, n.output()
         wait_gone(first)

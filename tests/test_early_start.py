@@ -17,7 +17,18 @@ from pathlib import Path
 
 import pytest
 
-from helpers import alive, free_port, make_dist, node, pyrelease, run, wait_file, wait_gone
+from helpers import (
+    alive,
+    children,
+    free_port,
+    group_members,
+    make_dist,
+    node,
+    pyrelease,
+    run,
+    wait_file,
+    wait_gone,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
 
@@ -55,32 +66,6 @@ def est(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script = project / "_build" / "prod" / "rel" / "est" / "bin" / "est"
     assert (script.parents[1] / "releases" / "1.0.0" / "start.command").is_file()
     return script
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and alive(int(entry.name)):
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
-def group_members(pgid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and alive(int(entry.name)):
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid:
-                found.append(int(entry.name))
-    return found
 
 
 def wait_group_gone(pgid: int, timeout: float = 30) -> None:
