@@ -198,7 +198,7 @@ def test_daemon_returns_only_once_the_node_is_ready(daemon: Daemon) -> None:
     assert "dmn up" in daemon.log_text()  # every application had started
     node, supervisor = read_pid(daemon.pid_file), read_pid(daemon.supervisor_file)
     args = cmdline(node)
-    assert args[-2:] == [str(daemon.root / "releases/1.0.0/node/pyrelease/node/__main__.py"),
+    assert args[-2:] == [str(daemon.root / "releases/1.0.0/node/pyrelease/node/__main__.pyc"),
                          "start"]  # fmt: skip
     assert ppid(node) == supervisor
     # The supervisor is detached: its own session, no terminal, stdin from /dev/null.

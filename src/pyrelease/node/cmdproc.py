@@ -24,13 +24,13 @@ import sys
 import time
 
 from pyrelease.node import vmargs
+from pyrelease.node.entrypoint import NODE_MAIN
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
 FORWARDED = ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU")
-NODE_MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__main__.py")
 # The watchdog: deaf to the signals a terminal or the node's group may get; it
 # waits for its stdin to close (the node is gone) unless told "done".
 WATCHDOG = (

@@ -19,14 +19,13 @@ import os
 import sys
 
 from pyrelease.node import appconfig, boot, configload, manifest, pyargs, vmargs
+from pyrelease.node.entrypoint import NODE_DIR, NODE_MAIN
 from pyrelease.node.releaseenv import Env, EnvError
 
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
-NODE_DIR = os.path.dirname(os.path.abspath(__file__))
-NODE_MAIN = os.path.join(NODE_DIR, "__main__.py")
 # releases/VSN/node/pyrelease/node/interp.py → releases/VSN
 VSN_DIR = os.path.dirname(os.path.dirname(os.path.dirname(NODE_DIR)))
 

@@ -32,6 +32,7 @@ import sys
 import time
 import traceback
 
+from pyrelease.node.entrypoint import NODE_MAIN
 from pyrelease.node.heart import Heart
 from pyrelease.node.logrotate import RotatingLog
 from pyrelease.node.nodeio import InputPipe, NodeOutput, ReadinessSocket
@@ -41,8 +42,6 @@ TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are stri
 if TYPE_CHECKING:
     from pyrelease.node.daemonconfig import Paths, Settings
     from pyrelease.node.releaseenv import Env
-
-NODE_MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "__main__.py")
 
 
 def describe_exit(returncode: int) -> str:
