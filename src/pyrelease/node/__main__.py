@@ -47,10 +47,22 @@ if __name__ == "__main__":
 
             bootgc.defer()  # before the node's own imports: see bootgc.py
         if command == "start":
-            from pyrelease.node import earlystart
+            from pyrelease.node import zygote
 
-            earlystart.begin()  # the command application's child, when it can start now
-        if command == "eval":
+            fork = zygote.fork()  # the command's process, when it can start early
+            if fork is not None and fork.pid == 0:  # that process: it runs the command
+                from pyrelease.node.earlystart import prepare_command
+
+                sys.argv[1:] = fork.wait(prepare_command)
+                bootgc.cancel()
+                command = "python"
+            else:
+                from pyrelease.node import earlystart
+
+                earlystart.begin(fork)  # the command application's child, when it can
+        if command == "python":
+            from pyrelease.node.interp import main
+        elif command == "eval":
             from pyrelease.node.evaluate import main
         else:
             from pyrelease.node.main import main

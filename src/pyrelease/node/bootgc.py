@@ -37,3 +37,12 @@ def settle(threshold: "tuple[int, ...] | None" = None, *, freeze: bool = True) -
     _saved = None
     if target:
         gc.set_threshold(*target)
+
+
+def cancel() -> None:
+    """Undo :func:`defer` without freezing anything: this process is no node after all
+    (a command forked by the booting node, see ``earlystart``)."""
+    global _saved
+    if _saved is not None:
+        gc.set_threshold(*_saved)
+    _saved = None

@@ -30,6 +30,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are stri
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrelease.node.zygote import Zygote
+
 FORWARDED = ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU")
 # The watchdog: deaf to the signals a terminal or the node's group may get; it
 # waits for its stdin to close (the node is gone) unless told "done".
@@ -228,10 +230,18 @@ def child_environ(extra: dict[str, str]) -> dict[str, str]:
 class Supervised:
     """The child, the watchdog leading its process group, and the node's end of the pipe.
 
-    ``extra`` are variables the readiness check gives the child (``NOTIFY_SOCKET``).
+    ``extra`` are variables the readiness check gives the child (``NOTIFY_SOCKET``);
+    ``zygote``, a fork of the node waiting for a command (see ``zygote``), becomes
+    the child when ``argv`` is a Python program, instead of a spawned one.
     """
 
-    def __init__(self, argv: list[str], extra: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        extra: dict[str, str] | None = None,
+        *,
+        zygote: Zygote | None = None,
+    ) -> None:
         env = child_environ(extra or {})
         read_end, self.pipe = os.pipe()  # close-on-exec: no other child keeps the node's end
         null = os.open(os.devnull, os.O_WRONLY)
@@ -249,8 +259,16 @@ class Supervised:
         self._finished = False
         cwd = os.environ.get("RELEASE_DATA") or "/"
         stdin = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
+        pid = None
+        if zygote is not None:  # a fork of the node, waiting (see zygote.py)
+            if argv[:5] == [runtime_executable(), "-I", "-S", NODE_MAIN, "python"]:
+                pid = zygote.hand_over(argv, env, cwd, self.watchdog.pid)
+            else:
+                zygote.cancel()
         try:
-            pid = spawn(["/bin/sh", "-c", CHDIR, "sh", cwd, *argv], env, stdin, self.watchdog.pid)
+            if pid is None:
+                argv_sh = ["/bin/sh", "-c", CHDIR, "sh", cwd, *argv]
+                pid = spawn(argv_sh, env, stdin, self.watchdog.pid)
         except OSError as exc:
             self._kill_group()
             os.close(self.pipe)

@@ -21,6 +21,10 @@ by the node's exit, and at interpreter exit for every other way out. Whatever
 goes wrong here (a variable not set, a program not found, the lock held) just
 leaves the command to the normal path, which reports it with the usual message.
 
+A Python program starts in the node's fork made for it by ``__main__``
+(see ``zygote``), which is handed the command here instead of a new
+interpreter being spawned for it.
+
 Imports only what starting the child needs (``cmdproc``, ``nodelock``,
 ``readiness`` without ``socket``): everything else the node imports after.
 """
@@ -31,8 +35,13 @@ import _signal
 import _thread
 import os
 
-from pyrelease.node import cmdproc, jsonframe, nodelock, readiness, vmargs
+from pyrelease.node import cmdproc, vmargs
 from pyrelease.node.releaseenv import Env
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrelease.node import readiness
+    from pyrelease.node.zygote import Zygote
 
 PLAN_FORMAT = 1
 #: How long the node lets the command start alone before it boots on (see _let_it_start).
@@ -48,31 +57,55 @@ _lock: int | None = None
 pending: int | None = None
 
 
-def begin() -> bool:
-    """Start the command now if this release and this boot allow it; True when started."""
+def begin(zygote: Zygote | None = None) -> bool:
+    """Start the command now if this release and this boot allow it; True when started.
+
+    ``zygote``: the node's fork made for it (see ``zygote.py``), used when the
+    command is a Python program on this interpreter, and cancelled otherwise.
+    """
     try:
-        return _begin()
+        return _begin(zygote)
     except Exception:  # the normal path starts it, or says what is wrong
         return False
+    finally:
+        if zygote is not None:
+            zygote.cancel()  # nothing if it was handed the command
 
 
-def _begin() -> bool:
-    global _group, _started, _lock
+def _begin(zygote: Zygote | None) -> bool:
     environ = os.environ
     root, vsn = environ.get("RELEASE_ROOT"), environ.get("RELEASE_VSN")
     if not root or not vsn:
         return False
     script = environ.get("RELEASE_BOOT_SCRIPT") or "start"
-    try:
-        plan = jsonframe.load_file(os.path.join(root, "releases", vsn, script + ".command"))
-    except (OSError, ValueError):
-        return False  # not eligible (no plan), or unreadable: the normal path
-    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
-        return False
+    plan_file = os.path.join(root, "releases", vsn, script + ".command")
     env = Env(environ)
     env.check_distribution()
-    if vmargs.load(env.vm_args).needs_reexec():
+    vm = vmargs.load(env.vm_args)
+    if vm.needs_reexec():
         return False  # this process is replaced: the next image starts the command
+    if vm.interpreter or vm.hash_seed is not None:
+        zygote = None  # a fresh interpreter would not be this one: spawn the command
+    return _start(plan_file, env, zygote)
+
+
+def prepare_command() -> None:
+    """In the node's fork that waits for the command: the imports of ``python``."""
+    from pyrelease.node import interp  # noqa: F401
+
+
+def _start(plan_file: str, env: Env, zygote: Zygote | None) -> bool:
+    """Start the command the plan in ``plan_file`` gives, in ``zygote`` when it can."""
+    global _group, _started, _lock
+    from pyrelease.node import jsonframe, nodelock, readiness
+
+    environ = os.environ
+    try:
+        plan = jsonframe.load_file(plan_file)
+    except (OSError, ValueError):
+        return False  # unreadable: the normal path
+    if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
+        return False
     env.export()  # RELEASE_DATA and RELEASE_TMP, as the child gets them
     _lock = nodelock.acquire(env)  # first: a second node must not start a second server
     template: list[str] = plan["argv"]
@@ -92,7 +125,7 @@ def _begin() -> bool:
         _signal.signal(signum, _note_stop)
     cmdproc.install_forwarding()
     try:
-        group = cmdproc.Supervised(program, check.environ())
+        group = cmdproc.Supervised(program, check.environ(), zygote=zygote)
     except BaseException:
         for signum, handler in saved.items():
             if handler is not None:
@@ -120,6 +153,8 @@ def _let_it_start(check: readiness.Check, group: cmdproc.Supervised) -> None:
     if check.spec == "started":
         return
     import time  # a built-in module
+
+    from pyrelease.node import readiness
 
     deadline = time.monotonic() + HEAD_START
     pause = readiness.FIRST_POLL

@@ -1,0 +1,233 @@
+"""A Python command started early runs in a fork of the starting node, not a new interpreter.
+
+The process must be the one a spawned command gets: every property a program can
+see of its own process is compared between the first start (forked from the node)
+and the start after ``bin/NAME restart`` (spawned, as every later start is), in the
+foreground and as a daemon. Real nodes and children; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import alive, children, group_members, make_dist, node, pyrelease, run, wait_gone
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
+
+# What the program can see of its own process, written to RELEASE_DATA/report-PID.json;
+# then it runs until it is signalled.
+REPORT = """
+import gc, json, os, signal, sys, time
+
+NAMES = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTTIN",
+         "SIGTTOU", "SIGPIPE", "SIGXFSZ", "SIGCHLD", "SIGALRM"]
+
+
+def disposition(signum):
+    handler = signal.getsignal(signum)
+    if handler == signal.SIG_DFL:
+        return "default"
+    if handler == signal.SIG_IGN:
+        return "ignored"
+    return getattr(handler, "__name__", repr(handler))
+
+
+def main():
+    fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+    with open("/proc/self/cmdline", "rb") as f:
+        cmdline = [w.decode() for w in f.read().split(b"\\0") if w]
+    report = {
+        "pid": os.getpid(),
+        "pgid": os.getpgid(0),
+        "ppid": os.getppid(),
+        "argv": sys.argv,
+        "cwd": os.getcwd(),
+        "environ": dict(os.environ),
+        "fds": fds,
+        "stdin": os.readlink("/proc/self/fd/0"),
+        "signals": {n: disposition(getattr(signal, n)) for n in NAMES},
+        "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
+        "gc": list(gc.get_threshold()),
+        "gc_enabled": gc.isenabled(),
+        "frozen": gc.get_freeze_count(),
+        "flags": list(sys.flags),
+        "executable": sys.executable,
+        "path": sys.path,
+        "stdout": [sys.stdout.write_through, sys.stdout.line_buffering],
+        "stderr": [sys.stderr.write_through, sys.stderr.line_buffering],
+        "main": sorted(k for k in vars(sys.modules["__main__"]) if not k.startswith("__")),
+        "cmdline": cmdline,
+    }
+    path = os.path.join(os.environ["RELEASE_DATA"], f"report-{os.getpid()}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(report, f)
+    os.rename(path + ".tmp", path)
+    print("reported", flush=True)
+    while True:
+        time.sleep(0.05)
+"""
+TOOL = """
+[project.scripts]
+fk-report = "fk.app:main"
+
+[tool.pyrelease.releases.fk]
+command = ["fk-report", "--queue", "${QUEUE:-default}"]
+"""
+
+
+@pytest.fixture(scope="module")
+def fk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = make_dist(tmp_path_factory.mktemp("forked"), "fk", "fk", REPORT, "[]", TOOL)
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "fk"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    script = project / "_build" / "prod" / "rel" / "fk" / "bin" / "fk"
+    assert (script.parents[1] / "releases" / "1.0.0" / "start.command").is_file()
+    return script
+
+
+def reports(data: Path, count: int, timeout: float = 60) -> list[dict]:
+    """The first ``count`` reports written, oldest first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = sorted(data.glob("report-*.json"), key=lambda p: p.stat().st_mtime_ns)
+        if len(found) >= count:
+            return [json.loads(p.read_text()) for p in found]
+        assert time.monotonic() < deadline, f"{len(found)} of {count} reports"
+        time.sleep(0.05)
+
+
+def compare(forked: dict, spawned: dict, script: Path) -> None:
+    """The two processes are the same but for their pids and how ``ps`` shows them."""
+    console = script.parents[1] / "releases" / "1.0.0" / "bin" / "fk-report"
+    # What ps shows: the program and its arguments; the spawned one after its interpreter.
+    assert forked["cmdline"] == [str(console), "--queue", "default"], forked["cmdline"]
+    assert spawned["cmdline"][-3:] == forked["cmdline"] and len(spawned["cmdline"]) > 3
+    for report in (forked, spawned):
+        assert report["pgid"] != report["ppid"]  # its own group (its watchdog's), not the node's
+        assert report["stdin"] == "/dev/null" and report["fds"] == [0, 1, 2, 3]
+        assert not [k for k in report["environ"] if k.startswith("PYTHON")]
+        assert report["signals"]["SIGTERM"] == "default"
+        assert report["signals"]["SIGINT"] == "default_int_handler"
+        assert report["signals"]["SIGPIPE"] == "ignored"
+    same = {k for k in forked if k not in ("pid", "pgid", "cmdline")}
+    differ = {k: (forked[k], spawned[k]) for k in sorted(same) if forked[k] != spawned[k]}
+    assert not differ, differ
+
+
+def test_the_first_start_forks_and_gives_the_process_a_spawn_would(
+    fk: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data), "PYTHONPATH": "/nowhere", "PYTHONDONTWRITEBYTECODE": "1"}
+    with node(fk, env) as n:
+        n.wait_for("fk 1.0.0 started in", timeout=60)
+        n.wait_for("reported")  # its output goes where the node's goes
+        [forked] = reports(data, 1)
+        assert f"started command fk-report --queue default while booting (pid {forked['pid']})" in (
+            n.output()
+        )
+        assert forked["ppid"] == n.proc.pid
+        restarted = run(fk, "restart", env=env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        first, spawned = reports(data, 2)
+        assert first == forked
+        wait_gone(forked["pid"])
+        compare(forked, spawned, fk)
+        assert sorted(children(n.proc.pid)) == sorted([spawned["pid"], spawned["pgid"]])
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(spawned["pid"])
+        assert not group_members(spawned["pgid"])
+        assert "Traceback" not in n.output()
+
+
+def test_a_daemon_forks_it_with_a_fresh_interpreter_buffering(fk: Path, tmp_path: Path) -> None:
+    """The daemon's node writes unbuffered (``-u``); its command buffers as any program."""
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data)}
+    daemon = run(fk, "daemon", env=env, timeout=120)
+    assert daemon.returncode == 0, daemon.stdout + daemon.stderr
+    try:
+        [forked] = reports(data, 1)
+        assert forked["cmdline"][0].endswith("/bin/fk-report")  # the forked one
+        restarted = run(fk, "restart", env=env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        _, spawned = reports(data, 2)
+        compare(forked, spawned, fk)
+        assert forked["stdout"] == [False, False] and forked["stderr"] == [False, True]
+    finally:
+        assert run(fk, "stop", env=env).returncode == 0
+    wait_gone(spawned["pid"])
+    assert not alive(forked["pid"])
+
+
+def test_a_second_start_leaves_no_fork_behind(fk: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data)}
+    with node(fk, env) as n:
+        [first] = reports(data, 1)
+        n.wait_for("fk 1.0.0 started in", timeout=60)
+        second = run(fk, "start", env=env, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr.startswith("ERROR: node fk is already running or starting")
+        assert "Traceback" not in second.stdout + second.stderr
+        assert len(reports(data, 1)) == 1  # no second command ran
+        assert sorted(children(n.proc.pid)) == sorted([first["pid"], first["pgid"]])
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(first["pid"])
+
+
+def test_interpreter_flags_in_vm_args_spawn_it(fk: Path, tmp_path: Path) -> None:
+    """``vm.args`` flags are the node's: a fork would carry them to the command."""
+    data = tmp_path / "data"
+    vm_args = tmp_path / "vm.args"
+    vm_args.write_text("-B\n")
+    with node(fk, {"RELEASE_DATA": str(data), "RELEASE_VM_ARGS": str(vm_args)}) as n:
+        n.wait_for("fk 1.0.0 started in", timeout=60)
+        [spawned] = reports(data, 1)
+        assert spawned["flags"][4] == 0  # no -B (dont_write_bytecode), which the node has
+        assert not spawned["cmdline"][0].endswith("fk-report")
+        assert "while booting" in n.output()
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(spawned["pid"])
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_on_other_pythons(version: str, tmp_path: Path) -> None:
+    prefixes = sorted(Path("/root/.pyenv/versions").glob(f"{version}.*"))
+    if not prefixes:
+        pytest.skip(f"no CPython {version} here")
+    tool = TOOL + f'include_runtime = "{prefixes[-1]}"\n'
+    project = make_dist(tmp_path, "fk", "fk", REPORT, "[]", tool)
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "fk"\n'
+        'directory = { path = "." }\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    script = project / "_build" / "prod" / "rel" / "fk" / "bin" / "fk"
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data)}
+    with node(script, env) as n:
+        n.wait_for("fk 1.0.0 started in", timeout=60)
+        [forked] = reports(data, 1)
+        assert forked["executable"].endswith("/releases/1.0.0/bin/python")
+        assert f"python{version}" in Path(f"/proc/{n.proc.pid}/exe").resolve().name
+        restarted = run(script, "restart", env=env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        _, spawned = reports(data, 2)
+        compare(forked, spawned, script)
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(spawned["pid"])
