@@ -11,8 +11,8 @@ process ``cmdproc.spawn`` would have started: its process group, stdin from
 ``/dev/null``, no other descriptor of the node's, a fresh interpreter's signal
 dispositions and buffering, the working directory, the environment, and its
 command line as ``ps`` shows it. It runs nothing of the release before that:
-when the node hands it nothing (:meth:`Zygote.cancel`, or the node is gone),
-it exits, status 0, silently.
+when the node hands it nothing it is killed (:meth:`Zygote.cancel`), and when
+the node is gone it exits, status 0, silently.
 
 Standard library built-ins only (``posix``, ``_signal``, ``_thread``): it runs
 before ``os`` is imported, which the fork then imports alongside the node.
@@ -60,11 +60,16 @@ class Zygote:
         return self.pid
 
     def cancel(self) -> None:
-        """In the node: nothing to run for the fork; it exits, and is reaped here."""
+        """In the node: nothing to run for the fork. It is killed (it has run nothing
+        but imports: the node need not wait for them) and reaped here."""
         if self._fd < 0:
             return
         posix.close(self._fd)
         self._fd = -1
+        try:
+            posix.kill(self.pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         try:
             posix.waitpid(self.pid, 0)
         except ChildProcessError:
