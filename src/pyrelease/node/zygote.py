@@ -11,8 +11,9 @@ process ``cmdproc.spawn`` would have started: its process group, stdin from
 ``/dev/null``, no other descriptor of the node's, a fresh interpreter's signal
 dispositions and buffering, the working directory, the environment, and its
 command line as ``ps`` shows it. It runs nothing of the release before that:
-when the node hands it nothing (:meth:`Zygote.cancel`, or the node is gone),
-it exits, status 0, silently.
+when the node hands it nothing it ends silently (:meth:`Zygote.cancel` kills
+it; when the node is gone it exits, status 0), and a fork the node cannot put
+in the watchdog's process group is never handed the command.
 
 Standard library built-ins only (``posix``, ``_signal``, ``_thread``): it runs
 before ``os`` is imported, which the fork then imports alongside the node.
@@ -45,9 +46,12 @@ class Zygote:
         import marshal  # built in
 
         try:
-            posix.setpgid(self.pid, pgid)  # as the fork does too: whichever runs first
+            posix.setpgid(self.pid, pgid)  # before it reads a byte: the fork's own comes later
         except OSError:
-            pass  # it has, or it is gone (the write says)
+            # Gone (spawning says what is wrong), or the group is (the watchdog is dead):
+            # outside the watchdog's group nothing would kill it with the node.
+            self.cancel()
+            return None
         data = memoryview(marshal.dumps((argv, env, cwd, pgid)))
         try:
             while data:
@@ -60,11 +64,15 @@ class Zygote:
         return self.pid
 
     def cancel(self) -> None:
-        """In the node: nothing to run for the fork; it exits, and is reaped here."""
+        """In the node: nothing to run for the fork; it is killed, and reaped here."""
         if self._fd < 0:
             return
         posix.close(self._fd)
         self._fd = -1
+        try:  # it has run nothing of the release: no need to wait for its imports
+            posix.kill(self.pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         try:
             posix.waitpid(self.pid, 0)
         except ChildProcessError:
