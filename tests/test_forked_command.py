@@ -73,6 +73,8 @@ def main():
         "path": sys.path,
         "stdout": [sys.stdout.write_through, sys.stdout.line_buffering],
         "stderr": [sys.stderr.write_through, sys.stderr.line_buffering],
+        "stdio": [[repr(getattr(s, a, None)) for a in ("name", "mode", "encoding", "errors")]
+                  for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)],
         "main": sorted(k for k in vars(sys.modules["__main__"]) if not k.startswith("__")),
         "cmdline": cmdline,
     }

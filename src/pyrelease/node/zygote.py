@@ -191,9 +191,11 @@ def _fresh_stdio() -> None:
             continue
         line = True if fd == 2 else posix.isatty(fd)
         raw = io.FileIO(fd, "w", closefd=False)
+        raw.name = f"<{name}>"  # as the interpreter names its own (and mode below)
         fresh = io.TextIOWrapper(
             io.BufferedWriter(raw), stream.encoding, stream.errors, line_buffering=line
         )
+        fresh.mode = "w"
         setattr(sys, name, fresh)
         setattr(sys, f"__{name}__", fresh)
 
