@@ -20,6 +20,7 @@ import pytest
 
 from helpers import (
     alive,
+    base_env,
     children,
     group_members,
     make_dist,
@@ -315,3 +316,33 @@ def test_a_program_can_set_its_own_title(tmp_path: Path, request: pytest.Fixture
         n.signal(signal.SIGTERM)
         assert n.wait(60) == 0, n.output()
         wait_gone(spawned["pid"])
+
+
+def test_signals_the_node_inherited_ignored_stay_ignored(fk: Path, tmp_path: Path) -> None:
+    """``bin/NAME start &`` in a script starts the node with SIGINT and SIGQUIT ignored:
+    a spawned command inherits SIGQUIT ignored (the node never catches it), and so must
+    the forked one."""
+    data = tmp_path / "data"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    log = open(tmp_path / "node.log", "w+b")  # noqa: SIM115 - closed below
+
+    def ignore() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+    proc = subprocess.Popen(
+        [str(fk), "start"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True, preexec_fn=ignore,
+    )  # fmt: skip
+    try:
+        [forked] = reports(data, 1)
+        restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        _, spawned = reports(data, 2)
+        assert spawned["signals"]["SIGQUIT"] == "ignored"
+        assert forked["signals"] == spawned["signals"]
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+    wait_gone(spawned["pid"])

@@ -140,7 +140,9 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
         os.setpgid(0, pgid)
     except OSError:
         pass  # the node has set it
-    for name in ("SIGTERM", "SIGQUIT", *FORWARDED):
+    # What the node catches is reset by exec; the rest (SIGQUIT ignored by `start &` in
+    # a script) a spawned command inherits as the node had it, as this process has it.
+    for name in ("SIGTERM", *FORWARDED):
         _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     for signum in DEFAULT_SIGNALS:  # what a starting interpreter ignores
