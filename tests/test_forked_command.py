@@ -71,6 +71,7 @@ def main():
         "frozen": gc.get_freeze_count(),
         "flags": list(sys.flags),
         "executable": sys.executable,
+        "orig_argv": sys.orig_argv,
         "path": sys.path,
         "stdout": [sys.stdout.write_through, sys.stdout.line_buffering],
         "stderr": [sys.stderr.write_through, sys.stderr.line_buffering],

@@ -163,6 +163,7 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
     if old is not None:
         os.environ["OLDPWD"] = old
     _fresh_stdio()
+    sys.orig_argv = list(argv)  # the command line a spawned interpreter would have had
     words = argv[PYTHON_ARGS + 1 :]  # the script and its arguments, or -m MODULE ...
     _retitle(["python", *words] if words[:1] == ["-m"] else words)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
