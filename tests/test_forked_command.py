@@ -9,6 +9,7 @@ foreground and as a daemon. Real nodes and children; nothing is left running.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -347,3 +348,43 @@ def test_signals_the_node_inherited_ignored_stay_ignored(fk: Path, tmp_path: Pat
         proc.wait(60)
         log.close()
     wait_gone(spawned["pid"])
+
+
+def session(sid: int) -> list[int]:
+    """The live processes of session ``sid``: the node, its fork, the watchdog, the command."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    "how", ["SIGKILL to the node", "SIGTERM to the node", "SIGINT to its group (Ctrl-C)"]
+)
+def test_the_node_ended_at_any_moment_of_the_start_leaves_nothing(
+    fk: Path, tmp_path: Path, how: str
+) -> None:
+    """From the fork to the command running in it, whenever the node is killed or
+    stopped: the fork, the watchdog and the command all end (the watchdog covers the
+    command once it runs user code)."""
+    signum = getattr(signal, how.split()[0])
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.4):
+        data = tmp_path / f"data-{delay}"
+        with node(fk, {"RELEASE_DATA": str(data)}) as n:
+            time.sleep(delay)
+            if "group" in how:
+                os.killpg(n.proc.pid, signum)
+            else:
+                n.signal(signum)
+            n.wait(60)
+            deadline = time.monotonic() + 30
+            while session(n.proc.pid):
+                assert time.monotonic() < deadline, (
+                    f"{how} after {delay}s left {session(n.proc.pid)}:\n{n.output()}"
+                )
+                time.sleep(0.05)

@@ -102,6 +102,12 @@ class Zygote:
             posix._exit(126)
 
 
+def prepare_command() -> None:
+    """In the fork, while it waits: the imports of the node's ``python`` command (inside
+    :meth:`Zygote.wait`, so that even a Ctrl-C meanwhile ends it silently)."""
+    from pyrelease.node import interp  # noqa: F401
+
+
 def fork() -> "Zygote | None":
     """Fork now if this ``start`` will start its command early (the build wrote
     ``releases/VSN/start.command``) and can: the :class:`Zygote` in both
