@@ -9,13 +9,28 @@ foreground and as a daemon. Real nodes and children; nothing is left running.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import alive, children, group_members, make_dist, node, pyrelease, run, wait_gone
+from helpers import (
+    alive,
+    base_env,
+    children,
+    group_members,
+    make_dist,
+    node,
+    pyrelease,
+    run,
+    wait_gone,
+    write_pylock,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), reason="/proc")]
 
@@ -57,9 +72,12 @@ def main():
         "frozen": gc.get_freeze_count(),
         "flags": list(sys.flags),
         "executable": sys.executable,
+        "orig_argv": sys.orig_argv,
         "path": sys.path,
         "stdout": [sys.stdout.write_through, sys.stdout.line_buffering],
         "stderr": [sys.stderr.write_through, sys.stderr.line_buffering],
+        "stdio": [[repr(getattr(s, a, None)) for a in ("name", "mode", "encoding", "errors")]
+                  for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)],
         "main": sorted(k for k in vars(sys.modules["__main__"]) if not k.startswith("__")),
         "cmdline": cmdline,
     }
@@ -231,3 +249,142 @@ def test_on_other_pythons(version: str, tmp_path: Path) -> None:
         n.signal(signal.SIGTERM)
         assert n.wait(60) == 0, n.output()
         wait_gone(spawned["pid"])
+
+
+# A program that names its processes as gunicorn and celery do (``setproctitle``).
+TITLED = """
+import json, os, time
+
+import setproctitle
+
+
+def main():
+    setproctitle.setproctitle("titled: master [app]")
+    with open("/proc/self/cmdline", "rb") as f:
+        shown = f.read().split(b"\\0")[0].decode()
+    path = os.path.join(os.environ["RELEASE_DATA"], f"report-{os.getpid()}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump({"pid": os.getpid(), "shown": shown}, f)
+    os.rename(path + ".tmp", path)
+    while True:
+        time.sleep(0.05)
+"""
+TITLED_TOOL = """
+[project.scripts]
+titled = "titled.app:main"
+
+[tool.pyrelease.releases.titled]
+command = ["titled"]
+"""
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="setproctitle cannot find the command line of a forked command: its C environment "
+    "was replaced and its command line area rewritten (left for the author: spawn instead?)",
+)
+def test_a_program_can_set_its_own_title(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """gunicorn ("gunicorn: master [app]") and celery set their titles with
+    ``setproctitle``, which finds the command line from the environment's place in
+    memory: the forked command must allow it as a spawned one does."""
+    cache = Path(request.config.cache.mkdir("pyrelease-setproctitle-wheel"))
+    if not list(cache.glob("setproctitle-*.whl")):
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
+             "--no-deps", "--dest", str(cache), "setproctitle"],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        if result.returncode != 0:
+            pytest.skip("setproctitle could not be downloaded from the package index")
+    project = make_dist(tmp_path, "titled", "titled", TITLED, '["setproctitle"]', TITLED_TOOL)
+    (project / "wheels").mkdir()
+    for wheel in cache.glob("setproctitle-*.whl"):
+        shutil.copyfile(wheel, project / "wheels" / wheel.name)
+    write_pylock(project, sorted((project / "wheels").glob("*.whl")))
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    script = project / "_build" / "prod" / "rel" / "titled" / "bin" / "titled"
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data)}
+    with node(script, env) as n:
+        n.wait_for("titled 1.0.0 started in", timeout=60)
+        [forked] = reports(data, 1)
+        assert "while booting" in n.output()
+        restarted = run(script, "restart", env=env)
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        _, spawned = reports(data, 2)
+        assert spawned["shown"] == "titled: master [app]"
+        assert forked["shown"] == "titled: master [app]", forked
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+        wait_gone(spawned["pid"])
+
+
+def test_signals_the_node_inherited_ignored_stay_ignored(fk: Path, tmp_path: Path) -> None:
+    """``bin/NAME start &`` in a script starts the node with SIGINT and SIGQUIT ignored:
+    a spawned command inherits SIGQUIT ignored (the node never catches it), and so must
+    the forked one."""
+    data = tmp_path / "data"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    log = open(tmp_path / "node.log", "w+b")  # noqa: SIM115 - closed below
+
+    def ignore() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+    proc = subprocess.Popen(
+        [str(fk), "start"], env=env, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True, preexec_fn=ignore,
+    )  # fmt: skip
+    try:
+        [forked] = reports(data, 1)
+        restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        _, spawned = reports(data, 2)
+        assert spawned["signals"]["SIGQUIT"] == "ignored"
+        assert forked["signals"] == spawned["signals"]
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+    wait_gone(spawned["pid"])
+
+
+def session(sid: int) -> list[int]:
+    """The live processes of session ``sid``: the node, its fork, the watchdog, the command."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.parametrize(
+    "how", ["SIGKILL to the node", "SIGTERM to the node", "SIGINT to its group (Ctrl-C)"]
+)
+def test_the_node_ended_at_any_moment_of_the_start_leaves_nothing(
+    fk: Path, tmp_path: Path, how: str
+) -> None:
+    """From the fork to the command running in it, whenever the node is killed or
+    stopped: the fork, the watchdog and the command all end (the watchdog covers the
+    command once it runs user code)."""
+    signum = getattr(signal, how.split()[0])
+    for delay in (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.4):
+        data = tmp_path / f"data-{delay}"
+        with node(fk, {"RELEASE_DATA": str(data)}) as n:
+            time.sleep(delay)
+            if "group" in how:
+                os.killpg(n.proc.pid, signum)
+            else:
+                n.signal(signum)
+            n.wait(60)
+            deadline = time.monotonic() + 30
+            while session(n.proc.pid):
+                assert time.monotonic() < deadline, (
+                    f"{how} after {delay}s left {session(n.proc.pid)}:\n{n.output()}"
+                )
+                time.sleep(0.05)

@@ -51,9 +51,7 @@ if __name__ == "__main__":
 
             fork = zygote.fork()  # the command's process, when it can start early
             if fork is not None and fork.pid == 0:  # that process: it runs the command
-                from pyrelease.node.earlystart import prepare_command
-
-                sys.argv[1:] = fork.wait(prepare_command)
+                sys.argv[1:] = fork.wait(zygote.prepare_command)
                 bootgc.cancel()
                 command = "python"
             else:

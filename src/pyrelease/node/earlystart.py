@@ -89,11 +89,6 @@ def _begin(zygote: Zygote | None) -> bool:
     return _start(plan_file, env, zygote)
 
 
-def prepare_command() -> None:
-    """In the node's fork that waits for the command: the imports of ``python``."""
-    from pyrelease.node import interp  # noqa: F401
-
-
 def _start(plan_file: str, env: Env, zygote: Zygote | None) -> bool:
     """Start the command the plan in ``plan_file`` gives, in ``zygote`` when it can."""
     global _group, _started, _lock

@@ -11,8 +11,9 @@ process ``cmdproc.spawn`` would have started: its process group, stdin from
 ``/dev/null``, no other descriptor of the node's, a fresh interpreter's signal
 dispositions and buffering, the working directory, the environment, and its
 command line as ``ps`` shows it. It runs nothing of the release before that:
-when the node hands it nothing it is killed (:meth:`Zygote.cancel`), and when
-the node is gone it exits, status 0, silently.
+when the node hands it nothing it ends silently (:meth:`Zygote.cancel` kills
+it; when the node is gone it exits, status 0), and a fork the node cannot put
+in the watchdog's process group is never handed the command.
 
 Standard library built-ins only (``posix``, ``_signal``, ``_thread``): it runs
 before ``os`` is imported, which the fork then imports alongside the node.
@@ -45,9 +46,12 @@ class Zygote:
         import marshal  # built in
 
         try:
-            posix.setpgid(self.pid, pgid)  # as the fork does too: whichever runs first
+            posix.setpgid(self.pid, pgid)  # before it reads a byte: the fork's own comes later
         except OSError:
-            pass  # it has, or it is gone (the write says)
+            # Gone (spawning says what is wrong), or the group is (the watchdog is dead):
+            # outside the watchdog's group nothing would kill it with the node.
+            self.cancel()
+            return None
         data = memoryview(marshal.dumps((argv, env, cwd, pgid)))
         try:
             while data:
@@ -60,13 +64,12 @@ class Zygote:
         return self.pid
 
     def cancel(self) -> None:
-        """In the node: nothing to run for the fork. It is killed (it has run nothing
-        but imports: the node need not wait for them) and reaped here."""
+        """In the node: nothing to run for the fork; it is killed, and reaped here."""
         if self._fd < 0:
             return
         posix.close(self._fd)
         self._fd = -1
-        try:
+        try:  # it has run nothing of the release: no need to wait for its imports
             posix.kill(self.pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
@@ -97,6 +100,12 @@ class Zygote:
         except BaseException as exc:
             posix.write(2, f"[node] the command's process could not start: {exc!r}\n".encode())
             posix._exit(126)
+
+
+def prepare_command() -> None:
+    """In the fork, while it waits: the imports of the node's ``python`` command (inside
+    :meth:`Zygote.wait`, so that even a Ctrl-C meanwhile ends it silently)."""
+    from pyrelease.node import interp  # noqa: F401
 
 
 def fork() -> "Zygote | None":
@@ -137,7 +146,9 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
         os.setpgid(0, pgid)
     except OSError:
         pass  # the node has set it
-    for name in ("SIGTERM", "SIGQUIT", *FORWARDED):
+    # What the node catches is reset by exec; the rest (SIGQUIT ignored by `start &` in
+    # a script) a spawned command inherits as the node had it, as this process has it.
+    for name in ("SIGTERM", *FORWARDED):
         _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     for signum in DEFAULT_SIGNALS:  # what a starting interpreter ignores
@@ -158,6 +169,7 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
     if old is not None:
         os.environ["OLDPWD"] = old
     _fresh_stdio()
+    sys.orig_argv = list(argv)  # the command line a spawned interpreter would have had
     words = argv[PYTHON_ARGS + 1 :]  # the script and its arguments, or -m MODULE ...
     _retitle(["python", *words] if words[:1] == ["-m"] else words)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
@@ -188,9 +200,11 @@ def _fresh_stdio() -> None:
             continue
         line = True if fd == 2 else posix.isatty(fd)
         raw = io.FileIO(fd, "w", closefd=False)
+        raw.name = f"<{name}>"  # as the interpreter names its own (and mode below)
         fresh = io.TextIOWrapper(
             io.BufferedWriter(raw), stream.encoding, stream.errors, line_buffering=line
         )
+        fresh.mode = "w"
         setattr(sys, name, fresh)
         setattr(sys, f"__{name}__", fresh)
 
