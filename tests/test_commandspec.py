@@ -62,7 +62,11 @@ def test_a_command_first_to_start_with_nothing_changing_it_is_started_early() ->
 
     plan = early_start(boot_manifest({"name": "lib", "mode": "load", "start": "lib:go"}), SETTINGS)
     assert plan == {"format": 1, "app": "command:gunicorn", "argv": COMMAND["argv"],
-                    "ready": COMMAND["ready"]}  # fmt: skip
+                    "ready": COMMAND["ready"], "fork": True}  # fmt: skip
+    # A program that sets its title from the command line's place in memory gets a new
+    # interpreter: a fork of the node has neither where it looks.
+    titled = early_start(boot_manifest(), SETTINGS, ["gunicorn", "setproctitle"])
+    assert titled is not None and titled["fork"] is False
     providers = {**SETTINGS, "config_providers": [{"provider": "toml", "args": {"path": "x"}},
                                                   {"provider": "env", "args": {}}]}  # fmt: skip
     assert early_start(boot_manifest(), providers) is not None  # the built-in ones only read

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 COMMAND_KEYS = ("command", "ready", "ready_timeout", "command_mode")
@@ -106,7 +107,14 @@ STARTED_MODES = ("permanent", "transient", "temporary")  # as the node's Control
 BUILTIN_PROVIDERS = ("toml", "json", "env")  # they read the environment, never change it
 
 
-def early_start(start: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any] | None:
+#: Distributions that set the process title from the command line's place in memory, which
+#: a command forked from the node does not have where they look (see node/zygote.py).
+TITLE_SETTERS = frozenset({"setproctitle"})
+
+
+def early_start(
+    start: dict[str, Any], settings: dict[str, Any], dists: Iterable[str] = ()
+) -> dict[str, Any] | None:
     """``releases/VSN/start.command``: the command the node may start before it boots,
     or None when something the boot does could change it.
 
@@ -117,6 +125,10 @@ def early_start(start: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
     provider of the project's own), nothing preloaded (imports run code),
     no ``reboot_system_after_config``, and a readiness check other than
     ``notify`` (whose socket the node makes at start).
+
+    ``fork`` says whether a Python program may run in a fork of the node instead
+    of a new interpreter: not when the release's distributions (``dists``,
+    canonical names) include one of :data:`TITLE_SETTERS`.
     """
     started = [a for a in start["applications"] if a["mode"] in STARTED_MODES and a["start"]]
     if not started or started[0]["start"] != COMMAND_START:
@@ -131,5 +143,6 @@ def early_start(start: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
         return None
     from pyrelease.node.appconfig import normalize_app
 
+    fork = not TITLE_SETTERS & set(dists)
     return {"format": 1, "app": normalize_app(name), "argv": command["argv"],
-            "ready": command["ready"]}  # fmt: skip
+            "ready": command["ready"], "fork": fork}  # fmt: skip

@@ -219,7 +219,7 @@ def write_boot_files(
     _json(vsn_dir / "start.json", start)
     _json(vsn_dir / "start_clean.json", manifest(release, libs, clean=True))
     _json(vsn_dir / "boot.json", settings)
-    early = early_start(start, settings)
+    early = early_start(start, settings, [lib.dist.name for lib in libs])
     if early is not None:
         _json(vsn_dir / "start.command", early)
     _json(vsn_dir / "sys.config", release.config)

@@ -85,7 +85,9 @@ def _begin(zygote: Zygote | None) -> bool:
     if vm.needs_reexec():
         return False  # this process is replaced: the next image starts the command
     if vm.interpreter or vm.hash_seed is not None:
-        zygote = None  # a fresh interpreter would not be this one: spawn the command
+        if zygote is not None:  # a fresh interpreter would not be this one: spawn it
+            zygote.cancel()
+        zygote = None
     return _start(plan_file, env, zygote)
 
 
@@ -101,6 +103,9 @@ def _start(plan_file: str, env: Env, zygote: Zygote | None) -> bool:
         return False  # unreadable: the normal path
     if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
         return False
+    if zygote is not None and plan.get("fork") is not True:
+        zygote.cancel()  # the build said a new interpreter (a title setter in the release)
+        zygote = None
     env.export()  # RELEASE_DATA and RELEASE_TMP, as the child gets them
     _lock = nodelock.acquire(env)  # first: a second node must not start a second server
     template: list[str] = plan["argv"]
