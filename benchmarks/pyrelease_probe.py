@@ -1,7 +1,7 @@
 """``pyrelease`` as its console script runs it, plus a record of what it byte-compiles.
 
 Run with pyrelease's interpreter: ``.venv/bin/python benchmarks/pyrelease_probe.py build``.
-When ``BENCH_PROBE_LOG`` names a file, every run of a compile worker (a
+When ``BENCH_PROBE_LOG`` names a file, every job given to a compile worker (a
 subprocess whose command line names ``*compile_worker*``) appends one JSON line
 to it: the ``lib/DIST-VSN`` directories named in the worker's input and how
 many times each is named. That is how the benchmark tells which distributions
@@ -35,13 +35,17 @@ def _record(argv: object, payload: object) -> None:
 
 
 def install() -> None:
-    original = subprocess.run
+    """Record every job sent to a compile worker: it gets its input through
+    ``Popen.communicate`` (``subprocess.run(input=...)`` too), whether the worker
+    was started for the job or ahead of it (the early worker of a rebuild)."""
+    original = subprocess.Popen.communicate
 
-    def run(*args, **kwargs):
-        _record(args[0] if args else kwargs.get("args"), kwargs.get("input"))
-        return original(*args, **kwargs)
+    def communicate(self, input=None, timeout=None):
+        if input:
+            _record(self.args, input)
+        return original(self, input, timeout)
 
-    subprocess.run = run
+    subprocess.Popen.communicate = communicate
 
 
 if __name__ == "__main__":
