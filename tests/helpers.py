@@ -232,6 +232,26 @@ def make_dist(
     return project
 
 
+def overlay_tool(project: Path, name: str, text: str) -> None:
+    """An executable ``tools/NAME`` shipped by the release (``rel/overlays``)."""
+    tools = project / "rel" / "overlays" / "tools"
+    tools.mkdir(parents=True, exist_ok=True)
+    (tools / name).write_text(text)
+    (tools / name).chmod(0o755)
+
+
+def build_local(project: Path, name: str) -> Path:
+    """Lock the :func:`make_dist` project ``name`` (no dependencies) on itself, build its
+    release and return its ``bin/NAME``; the test fails if the build does."""
+    (project / "pylock.toml").write_text(
+        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\n'
+        f'name = "{name}"\ndirectory = {{ path = "." }}\n'
+    )
+    result = pyrelease("build", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return project / "_build" / "prod" / "rel" / name / "bin" / name
+
+
 def alive(pid: int) -> bool:
     """Whether process ``pid`` runs (a zombie does not count)."""
     try:

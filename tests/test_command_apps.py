@@ -17,12 +17,14 @@ import pytest
 from helpers import (
     alive,
     base_env,
+    build_local,
     children,
     free_port,
     group_members,
     http_get,
     make_dist,
     node,
+    overlay_tool,
     pyrelease,
     run,
     wait_file,
@@ -424,14 +426,6 @@ def test_a_command_shipped_by_an_overlay_builds(tmp_path: Path) -> None:
     project = make_dist(
         tmp_path, "ovl", "ovl", "", "[]", '[tool.pyrelease]\ncommand = ["tools/run.sh"]\n'
     )
-    tools = project / "rel" / "overlays" / "tools"
-    tools.mkdir(parents=True)
-    (tools / "run.sh").write_text("#!/bin/sh\necho running\n")
-    (tools / "run.sh").chmod(0o755)
-    (project / "pylock.toml").write_text(
-        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "ovl"\n'
-        'directory = { path = "." }\n'
-    )
-    result = pyrelease("build", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
+    overlay_tool(project, "run.sh", "#!/bin/sh\necho running\n")
+    build_local(project, "ovl")
     assert (project / "_build" / "prod" / "rel" / "ovl" / "tools" / "run.sh").is_file()

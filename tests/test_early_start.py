@@ -19,12 +19,13 @@ import pytest
 
 from helpers import (
     alive,
+    build_local,
     children,
     free_port,
     group_members,
     make_dist,
     node,
-    pyrelease,
+    overlay_tool,
     run,
     wait_file,
     wait_gone,
@@ -53,17 +54,8 @@ STARTED = re.compile(r"\[node\] started command (.*) while booting \(pid (\d+)\)
 @pytest.fixture(scope="module")
 def est(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = make_dist(tmp_path_factory.mktemp("early"), "est", "est", "", "[]", TOOL)
-    tools = project / "rel" / "overlays" / "tools"
-    tools.mkdir(parents=True)
-    (tools / "worker.sh").write_text(WORKER)
-    (tools / "worker.sh").chmod(0o755)
-    (project / "pylock.toml").write_text(
-        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "est"\n'
-        'directory = { path = "." }\n'
-    )
-    result = pyrelease("build", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    script = project / "_build" / "prod" / "rel" / "est" / "bin" / "est"
+    overlay_tool(project, "worker.sh", WORKER)
+    script = build_local(project, "est")
     assert (script.parents[1] / "releases" / "1.0.0" / "start.command").is_file()
     return script
 
@@ -265,17 +257,8 @@ def test_the_node_boots_once_the_command_is_ready(tmp_path: Path) -> None:
         'ready = "tcp://127.0.0.1:${PORT}"\n'
     )
     project = make_dist(tmp_path, "srv", "srv", "", "[]", tool)
-    tools = project / "rel" / "overlays" / "tools"
-    tools.mkdir(parents=True)
-    (tools / "serve.sh").write_text(SERVER)
-    (tools / "serve.sh").chmod(0o755)
-    (project / "pylock.toml").write_text(
-        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "srv"\n'
-        'directory = { path = "." }\n'
-    )
-    result = pyrelease("build", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    script = project / "_build" / "prod" / "rel" / "srv" / "bin" / "srv"
+    overlay_tool(project, "serve.sh", SERVER)
+    script = build_local(project, "srv")
     port = free_port()
     with node(script, {"PORT": str(port), "RELEASE_DATA": str(tmp_path / "data")}) as n:
         n.wait_for("srv 1.0.0 started in", timeout=60)

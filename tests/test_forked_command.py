@@ -22,6 +22,7 @@ import pytest
 from helpers import (
     alive,
     base_env,
+    build_local,
     children,
     group_members,
     make_dist,
@@ -101,13 +102,7 @@ command = ["fk-report", "--queue", "${QUEUE:-default}"]
 @pytest.fixture(scope="module")
 def fk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = make_dist(tmp_path_factory.mktemp("forked"), "fk", "fk", REPORT, "[]", TOOL)
-    (project / "pylock.toml").write_text(
-        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "fk"\n'
-        'directory = { path = "." }\n'
-    )
-    result = pyrelease("build", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    script = project / "_build" / "prod" / "rel" / "fk" / "bin" / "fk"
+    script = build_local(project, "fk")
     assert (script.parents[1] / "releases" / "1.0.0" / "start.command").is_file()
     return script
 
@@ -227,14 +222,7 @@ def test_on_other_pythons(version: str, tmp_path: Path) -> None:
     if not prefixes:
         pytest.skip(f"no CPython {version} here")
     tool = TOOL + f'include_runtime = "{prefixes[-1]}"\n'
-    project = make_dist(tmp_path, "fk", "fk", REPORT, "[]", tool)
-    (project / "pylock.toml").write_text(
-        'lock-version = "1.0"\ncreated-by = "t"\n\n[[packages]]\nname = "fk"\n'
-        'directory = { path = "." }\n'
-    )
-    result = pyrelease("build", cwd=project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    script = project / "_build" / "prod" / "rel" / "fk" / "bin" / "fk"
+    script = build_local(make_dist(tmp_path, "fk", "fk", REPORT, "[]", tool), "fk")
     data = tmp_path / "data"
     env = {"RELEASE_DATA": str(data)}
     with node(script, env) as n:
