@@ -119,7 +119,7 @@ def resolve(argv: list[str], what: str) -> list[str]:
     """The command as the OS runs it: Python programs on the release's interpreter
     (the runtime's own executable in the node's ``python`` mode)."""
     root, vsn = os.environ["RELEASE_ROOT"], os.environ["RELEASE_VSN"]
-    python = [runtime_executable(), "-I", "-S", NODE_MAIN, "python"]
+    python = python_command()
     first = argv[0]
     if first == "-m":
         return [*python, *argv]
@@ -137,6 +137,13 @@ def resolve(argv: list[str], what: str) -> list[str]:
         f"{what}: {first!r} is not a console script of this release; use one of "
         f"releases/{vsn}/bin/, -m MODULE, or a path inside the release"
     )
+
+
+def python_command() -> list[str]:
+    """The node's ``python`` command on the runtime's interpreter, which runs every
+    Python program of the release (``zygote.PYTHON_ARGS`` counts what precedes
+    ``python``)."""
+    return [runtime_executable(), "-I", "-S", NODE_MAIN, "python"]
 
 
 def install_forwarding() -> None:
@@ -261,7 +268,8 @@ class Supervised:
         stdin = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
         pid = None
         if zygote is not None:  # a fork of the node, waiting (see zygote.py)
-            if argv[:5] == [runtime_executable(), "-I", "-S", NODE_MAIN, "python"]:
+            prefix = python_command()
+            if argv[: len(prefix)] == prefix:  # a Python program: what the fork can become
                 pid = zygote.hand_over(argv, env, cwd, self.watchdog.pid)
             else:
                 zygote.cancel()
