@@ -1,9 +1,8 @@
 """``zygote``: the node's fork that becomes the command, driven directly with real processes.
 
 Each case runs a small program (the real ``pyrelease.node.zygote`` on the runtime's
-interpreters) that forks a zygote and plays the node's part, so that the moments
-the end-to-end tests cannot time (a slow start of the fork, a watchdog gone before
-the hand-over) are exercised for certain.
+interpreters) that plays the node's part, so that the moments the end-to-end tests
+cannot time (a watchdog gone before the fork) are exercised for certain.
 """
 
 from __future__ import annotations
@@ -73,57 +72,92 @@ def play(python: str, tmp_path: Path, program: str, timeout: float) -> str:
 
 
 @pytest.mark.parametrize("python", pythons())
-def test_cancel_does_not_wait_for_the_fork_to_finish_its_imports(
-    python: str, tmp_path: Path
-) -> None:
-    """A command that is no Python program (or a second ``start``) is not held up by
-    the fork: the node lets it go at once, however long its imports would take."""
-    program = """
-import os, time
-from pyrelease.node import zygote
-
-fork = zygote.fork()
-assert fork is not None
-if fork.pid == 0:
-    fork.wait(lambda: time.sleep(120))  # the imports of `python`, made very slow
-    os._exit(99)
-fork.cancel()
-try:
-    os.kill(fork.pid, 0)
-except ProcessLookupError:
-    print("reaped")
-"""
-    assert play(python, tmp_path, program, timeout=30).strip() == "reaped"
-
-
-@pytest.mark.parametrize("python", pythons())
 def test_a_fork_that_cannot_join_the_watchdogs_group_runs_nothing(
     python: str, tmp_path: Path
 ) -> None:
     """The watchdog's group is what kills the command when the node is SIGKILLed: a
-    fork that cannot be put in it must not become the command (it is spawned, and
-    that fails the usual way)."""
+    forked child that cannot join it must not run the command; it ends with status
+    126 and says why."""
     mark = tmp_path / "ran"
     program = f"""
 import os, sys
 from pyrelease.node import zygote
 
-fork = zygote.fork()
-if fork.pid == 0:
-    fork.wait()
-    with open({str(mark)!r}, "w") as f:  # the command would run now
-        f.write(str(os.getpgid(0)))
-    os._exit(0)
 gone = os.fork()  # a process group that no longer exists (a watchdog gone)
 if gone == 0:
     os._exit(0)
 os.waitpid(gone, 0)
 argv = [sys.executable, "-I", "-S", "main", "python", "-c", "pass"]
-pid = fork.hand_over(argv, dict(os.environ), "/", gone)
-if pid is not None:
-    os.waitpid(pid, 0)
-print("handed over" if pid is not None else "refused")
+pid = zygote.fork_command(argv, dict(os.environ), "/", gone)
+if pid == 0:
+    with open({str(mark)!r}, "w") as f:  # the command would run now
+        f.write(str(os.getpgid(0)))
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("status", os.waitstatus_to_exitcode(status))
 """
     out = play(python, tmp_path, program, timeout=60)
-    assert not mark.exists(), f"the fork ran outside the watchdog's group: {out}"
-    assert out.strip().endswith("refused"), out
+    assert not mark.exists(), f"the child ran outside the watchdog's group: {out}"
+    assert out.strip().endswith("status 126"), out
+    assert "cannot join the process group" in out, out
+
+
+@pytest.mark.parametrize("python", pythons())
+def test_the_child_is_in_the_group_before_the_node_goes_on(python: str, tmp_path: Path) -> None:
+    """However the two processes are scheduled, the child is in the watchdog's group
+    when ``fork_command`` returns in the node (as ``posix_spawn``'s ``setpgroup``
+    makes it), and in the child before anything of the command runs."""
+    program = """
+import os, signal, sys, time
+from pyrelease.node import zygote
+
+leader = os.fork()  # stands for the watchdog: the leader of a new group
+if leader == 0:
+    os.setpgid(0, 0)
+    time.sleep(60)
+    os._exit(0)
+os.setpgid(leader, leader)
+argv = [sys.executable, "-I", "-S", "main", "python", "-c", "pass"]
+for _ in range(20):
+    pid = zygote.fork_command(argv, dict(os.environ), "/", leader)
+    if pid == 0:
+        os._exit(0 if os.getpgid(0) == leader else 3)
+    assert os.getpgid(pid) == leader, "not in the group yet"
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, status
+os.kill(leader, signal.SIGKILL)
+os.waitpid(leader, 0)
+print("in the group")
+"""
+    assert play(python, tmp_path, program, timeout=60).strip() == "in the group"
+
+
+@pytest.mark.parametrize("python", pythons())
+def test_what_the_node_wrote_before_the_fork_is_written_once(python: str, tmp_path: Path) -> None:
+    """Output the node has buffered when it forks is the node's: the child, which
+    exits through the interpreter's finalization like any program, must not write
+    it a second time."""
+    out = tmp_path / "out.txt"
+    program = f"""
+import os, signal, sys
+from pyrelease.node import zygote
+
+os.dup2(os.open({str(out)!r}, os.O_WRONLY | os.O_CREAT), 1)
+sys.stdout = open(1, "w", closefd=False)  # block-buffered, as the node's log file is
+print("the node's line")
+leader = os.fork()
+if leader == 0:
+    os.setpgid(0, 0)
+    signal.pause()  # until killed: it writes nothing
+os.setpgid(leader, leader)
+argv = [sys.executable, "-I", "-S", "main", "python", "-c", "pass"]
+pid = zygote.fork_command(argv, dict(os.environ), "/", leader)
+if pid == 0:
+    sys.exit(0)  # the command ends: finalization flushes what it has
+_, status = os.waitpid(pid, 0)
+os.kill(leader, 9)
+os.waitpid(leader, 0)
+sys.stdout.flush()
+"""
+    play(python, tmp_path, program, timeout=60)
+    assert out.read_text() == "the node's line\n"

@@ -47,17 +47,13 @@ if __name__ == "__main__":
 
             bootgc.defer()  # before the node's own imports: see bootgc.py
         if command == "start":
-            from pyrelease.node import zygote
+            from pyrelease.node import earlystart
 
-            fork = zygote.fork()  # the command's process, when it can start early
-            if fork is not None and fork.pid == 0:  # that process: it runs the command
-                sys.argv[1:] = fork.wait(zygote.prepare_command)
+            child = earlystart.begin()  # the command application's child, when it can
+            if child is not None:  # this process is that child, a fork of the node
                 bootgc.cancel()
+                sys.argv[1:] = child
                 command = "python"
-            else:
-                from pyrelease.node import earlystart
-
-                earlystart.begin(fork)  # the command application's child, when it can
         if command == "python":
             from pyrelease.node.interp import main
         elif command == "eval":

@@ -30,8 +30,6 @@ TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are stri
 if TYPE_CHECKING:
     from typing import Any
 
-    from pyrelease.node.zygote import Zygote
-
 FORWARDED = ("SIGHUP", "SIGUSR1", "SIGUSR2", "SIGTTIN", "SIGTTOU")
 # The watchdog: deaf to the signals a terminal or the node's group may get; it
 # waits for its stdin to close (the node is gone) unless told "done".
@@ -234,20 +232,27 @@ def child_environ(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def child_cwd() -> str:
+    """The child's working directory: ``RELEASE_DATA``, where nothing of the caller's
+    directory can shadow the release's code."""
+    return os.environ.get("RELEASE_DATA") or "/"
+
+
 class Supervised:
     """The child, the watchdog leading its process group, and the node's end of the pipe.
 
-    ``extra`` are variables the readiness check gives the child (``NOTIFY_SOCKET``);
-    ``zygote``, a fork of the node waiting for a command (see ``zygote``), becomes
-    the child when ``argv`` is a Python program, instead of a spawned one.
+    ``extra`` are variables the readiness check gives the child (``NOTIFY_SOCKET``).
+    ``fork``: a Python program starts in a fork of the node instead of a new
+    interpreter (see ``zygote``). In that child, construction returns with
+    ``child_args`` set, the node's ``python`` arguments that run the program:
+    the caller runs them, and nothing of the node's.
     """
 
+    #: In the forked child only: its ``python`` command line (see ``fork``).
+    child_args: list[str] | None = None
+
     def __init__(
-        self,
-        argv: list[str],
-        extra: dict[str, str] | None = None,
-        *,
-        zygote: Zygote | None = None,
+        self, argv: list[str], extra: dict[str, str] | None = None, *, fork: bool = False
     ) -> None:
         env = child_environ(extra or {})
         read_end, self.pipe = os.pipe()  # close-on-exec: no other child keeps the node's end
@@ -264,15 +269,17 @@ class Supervised:
         self.stopping = False
         self._done = _thread.allocate_lock()
         self._finished = False
-        cwd = os.environ.get("RELEASE_DATA") or "/"
+        cwd = child_cwd()
         stdin = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]
         pid = None
-        if zygote is not None:  # a fork of the node, waiting (see zygote.py)
-            prefix = python_command()
-            if argv[: len(prefix)] == prefix:  # a Python program: what the fork can become
-                pid = zygote.hand_over(argv, env, cwd, self.watchdog.pid)
-            else:
-                zygote.cancel()
+        python = python_command()
+        if fork and argv[: len(python)] == python:  # a Python program: a fork can become it
+            from pyrelease.node import zygote
+
+            pid = zygote.fork_command(argv, env, cwd, self.watchdog.pid)
+            if pid == 0:  # this process is the child
+                self.child_args = argv[zygote.PYTHON_ARGS :]
+                return
         try:
             if pid is None:
                 argv_sh = ["/bin/sh", "-c", CHDIR, "sh", cwd, *argv]

@@ -21,9 +21,9 @@ by the node's exit, and at interpreter exit for every other way out. Whatever
 goes wrong here (a variable not set, a program not found, the lock held) just
 leaves the command to the normal path, which reports it with the usual message.
 
-A Python program starts in the node's fork made for it by ``__main__``
-(see ``zygote``), which is handed the command here instead of a new
-interpreter being spawned for it.
+A Python program on the node's interpreter starts in a fork of the node,
+made once the lock is held and the watchdog runs (see ``zygote``), instead of
+a new interpreter; ``__main__`` then runs it in that child.
 
 Imports only what starting the child needs (``cmdproc``, ``nodelock``,
 ``readiness`` without ``socket``): everything else the node imports after.
@@ -41,7 +41,6 @@ from pyrelease.node.releaseenv import Env
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrelease.node import readiness
-    from pyrelease.node.zygote import Zygote
 
 PLAN_FORMAT = 1
 #: How long the node lets the command start alone before it boots on (see _let_it_start).
@@ -57,66 +56,94 @@ _lock: int | None = None
 pending: int | None = None
 
 
-def begin(zygote: Zygote | None = None) -> bool:
-    """Start the command now if this release and this boot allow it; True when started.
+class Early:
+    """The command :func:`begin` starts, as the plan and the environment give it."""
 
-    ``zygote``: the node's fork made for it (see ``zygote.py``), used when the
-    command is a Python program on this interpreter, and cancelled otherwise.
+    def __init__(self, app: str, argv: list[str], ready: str, program: list[str], env: Env):
+        self.app, self.argv, self.ready, self.program, self.env = app, argv, ready, program, env
+        #: Whether a fork of the node can become it (see ``zygote``): a Python program
+        #: on this very interpreter, as the build allows (no title setter in the release).
+        self.forks = False
+
+
+def command() -> Early | None:
+    """The command this ``start`` starts early, worked out without changing anything
+    but ``RELEASE_DATA`` and ``RELEASE_TMP`` in the environment (no lock, no
+    process); None when there is none, or the normal path is to say what is wrong.
+
     """
     try:
-        return _begin(zygote)
+        return _command_or_none()
     except Exception:  # the normal path starts it, or says what is wrong
-        return False
-    finally:
-        if zygote is not None:
-            zygote.cancel()  # nothing if it was handed the command
+        return None
 
 
-def _begin(zygote: Zygote | None) -> bool:
+def _command_or_none() -> Early | None:
     environ = os.environ
     root, vsn = environ.get("RELEASE_ROOT"), environ.get("RELEASE_VSN")
     if not root or not vsn:
-        return False
+        return None
     script = environ.get("RELEASE_BOOT_SCRIPT") or "start"
-    plan_file = os.path.join(root, "releases", vsn, script + ".command")
     env = Env(environ)
     env.check_distribution()
     vm = vmargs.load(env.vm_args)
     if vm.needs_reexec():
-        return False  # this process is replaced: the next image starts the command
-    if vm.interpreter or vm.hash_seed is not None:
-        if zygote is not None:  # a fresh interpreter would not be this one: spawn it
-            zygote.cancel()
-        zygote = None
-    return _start(plan_file, env, zygote)
+        return None  # this process is replaced: the next image starts the command
+    from pyrelease.node import jsonframe
 
-
-def _start(plan_file: str, env: Env, zygote: Zygote | None) -> bool:
-    """Start the command the plan in ``plan_file`` gives, in ``zygote`` when it can."""
-    global _group, _started, _lock
-    from pyrelease.node import jsonframe, nodelock, readiness
-
-    environ = os.environ
     try:
-        plan = jsonframe.load_file(plan_file)
+        plan = jsonframe.load_file(os.path.join(root, "releases", vsn, script + ".command"))
     except (OSError, ValueError):
-        return False  # unreadable: the normal path
+        return None  # unreadable: the normal path
     if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
-        return False
-    if zygote is not None and plan.get("fork") is not True:
-        zygote.cancel()  # the build said a new interpreter (a title setter in the release)
-        zygote = None
+        return None
     env.export()  # RELEASE_DATA and RELEASE_TMP, as the child gets them
-    _lock = nodelock.acquire(env)  # first: a second node must not start a second server
     template: list[str] = plan["argv"]
     what = f"command {' '.join(template)}"
     argv = [cmdproc.expand(arg, environ, what) for arg in template]
     what = f"command {' '.join(argv)}"
     ready = cmdproc.expand(plan.get("ready", "started"), environ, what)
     if ready == "notify":
-        return False  # its socket is the node's to create
-    check = readiness.parse(ready, environ.get("RELEASE_TMP", ""))
-    program = cmdproc.resolve(argv, what)
+        return None  # its socket is the node's to create
+    early = Early(str(plan["app"]), argv, ready, cmdproc.resolve(argv, what), env)
+    python = cmdproc.python_command()
+    # A fresh interpreter (vm.args flags, a hash seed) would not be this one; a title
+    # setter finds the command line through the C environment, which a fork replaces.
+    early.forks = (
+        early.program[: len(python)] == python
+        and not vm.interpreter
+        and vm.hash_seed is None
+        and plan.get("fork") is True
+    )
+    return early
+
+
+def begin() -> list[str] | None:
+    """Start the command now if this release and this boot allow it.
+
+    None in the node. When the command starts in a fork of the node (``zygote``),
+    the node's ``python`` arguments that run it, in that child: the caller runs
+    them, at the top of its stack, and nothing else.
+    """
+    try:
+        early = command()
+        if early is None:
+            return None
+        return _start(early)
+    except Exception:  # the normal path starts it, or says what is wrong
+        return None
+
+
+def _start(early: Early) -> list[str] | None:
+    """Start ``early``'s command (see :func:`begin`)."""
+    global _group, _started, _lock
+    from pyrelease.node import nodelock, readiness
+
+    _lock = nodelock.acquire(early.env)  # first: a second node must not start a second server
+    check = readiness.parse(early.ready, os.environ.get("RELEASE_TMP", ""))
+    program, argv, ready = early.program, early.argv, early.ready
+    if early.forks:  # imported once, before the fork: the child needs it at once
+        from pyrelease.node import interp  # noqa: F401
     # The dispositions the child inherits are those of a booted node: TERM and INT
     # caught (a stop asked for now is the node's, see ``pending``), the forwarded ones too.
     taken = [*STOP_SIGNALS, *(getattr(_signal, name) for name in cmdproc.FORWARDED)]
@@ -125,20 +152,22 @@ def _start(plan_file: str, env: Env, zygote: Zygote | None) -> bool:
         _signal.signal(signum, _note_stop)
     cmdproc.install_forwarding()
     try:
-        group = cmdproc.Supervised(program, check.environ(), zygote=zygote)
+        group = cmdproc.Supervised(program, check.environ(), fork=early.forks)
     except BaseException:
         for signum, handler in saved.items():
             if handler is not None:
                 _signal.signal(signum, handler)
         raise
+    if group.child_args is not None:  # in the forked child: the command, and nothing else
+        return group.child_args
     with _guard:
-        _group, _started = group, (str(plan["app"]), argv, ready)
+        _group, _started = group, (early.app, argv, ready)
     import atexit  # a built-in module: no file to read
 
     atexit.register(discard)
     _say(f"started command {' '.join(argv)} while booting (pid {group.proc.pid})")
     _let_it_start(check, group)
-    return True
+    return None
 
 
 def _let_it_start(check: readiness.Check, group: cmdproc.Supervised) -> None:

@@ -1,22 +1,17 @@
-"""The command's process, forked from the starting node before the node knows its command.
+"""The command's process as a fork of the starting node, instead of a new interpreter.
 
-A release whose command starts before the node boots (see ``earlystart``)
-and is a Python program on the node's own interpreter does not need an
-interpreter start-up of its own: ``__main__`` forks the node as the very first
-thing it does for ``start`` (:func:`fork`), before the node's own imports. While
-the node works the command out (its lock, the plan, the variables, the
-watchdog), the fork imports what the node's ``python`` command needs; the
-node then hands it the command (:meth:`Zygote.hand_over`), and it becomes the
-process ``cmdproc.spawn`` would have started: its process group, stdin from
-``/dev/null``, no other descriptor of the node's, a fresh interpreter's signal
-dispositions and buffering, the working directory, the environment, and its
-command line as ``ps`` shows it. It runs nothing of the release before that:
-when the node hands it nothing it ends silently (:meth:`Zygote.cancel` kills
-it; when the node is gone it exits, status 0), and a fork the node cannot put
-in the watchdog's process group is never handed the command.
-
-Standard library built-ins only (``posix``, ``_signal``, ``_thread``): it runs
-before ``os`` is imported, which the fork then imports alongside the node.
+A release whose command starts before the node boots (see ``earlystart``) and
+is a Python program on the node's own interpreter does not need an
+interpreter start-up of its own. Once the node holds its lock and has started
+the watchdog, it forks (:func:`fork_command`), having imported what its
+``python`` command needs; the child becomes the process ``cmdproc.spawn`` would
+have started: the watchdog's process group, stdin from ``/dev/null``, no other
+descriptor of the node's, a fresh interpreter's signal dispositions and
+buffering, the working directory, the environment, ``sys.orig_argv``, and its
+command line as ``ps`` shows it. Then ``__main__`` runs the node's ``python``
+command in it, from the top of the stack, as in a spawned interpreter. A
+child that cannot join the watchdog's group (the watchdog is gone) runs
+nothing: it exits with status 126.
 """
 
 import _signal
@@ -27,112 +22,34 @@ import sys
 PYTHON_ARGS = 4  # [python, -I, -S, __main__] before the node's ``python`` command line
 
 
-class Zygote:
-    """The fork (``pid`` 0 in it, the fork's pid in the node) and the node's end of
-    the pipe it waits on."""
-
-    def __init__(self, pid: int, fd: int) -> None:
-        self.pid, self._fd = pid, fd
-
-    def hand_over(
-        self, argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int
-    ) -> "int | None":
-        """In the node: make the fork run ``argv`` (``cmdproc.resolve``'s, a Python
-        program on this interpreter) in ``cwd`` with ``env`` as its environment, in
-        process group ``pgid``; its pid, or None when it is gone (then the caller
-        spawns the command)."""
-        if self._fd < 0:
-            return None
-        import marshal  # built in
-
-        try:
-            posix.setpgid(self.pid, pgid)  # before it reads a byte: the fork's own comes later
-        except OSError:
-            # Gone (spawning says what is wrong), or the group is (the watchdog is dead):
-            # outside the watchdog's group nothing would kill it with the node.
-            self.cancel()
-            return None
-        data = memoryview(marshal.dumps((argv, env, cwd, pgid)))
-        try:
-            while data:
-                data = data[posix.write(self._fd, data) :]
-        except OSError:
-            self.cancel()
-            return None
-        posix.close(self._fd)
-        self._fd = -1
-        return self.pid
-
-    def cancel(self) -> None:
-        """In the node: nothing to run for the fork; it is killed, and reaped here."""
-        if self._fd < 0:
-            return
-        posix.close(self._fd)
-        self._fd = -1
-        try:  # it has run nothing of the release: no need to wait for its imports
-            posix.kill(self.pid, _signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            posix.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
-
-    def wait(self, prepare: "object" = None) -> "list[str]":
-        """In the fork: ``prepare()`` meanwhile, then wait for the command, set the
-        process up for it, and return the node's ``python`` arguments that run it.
-        Exits when there is none: it never returns to the node's code otherwise."""
-        try:
-            if prepare is not None:
-                prepare()  # type: ignore[operator]
-            import marshal
-
-            chunks = []
-            while chunk := posix.read(self._fd, 65536):
-                chunks.append(chunk)
-            if not chunks:
-                posix._exit(0)  # the node starts no command this way, or is gone
-            argv, env, cwd, pgid = marshal.loads(b"".join(chunks))
-            _become(argv, env, cwd, pgid)
-            return argv[PYTHON_ARGS:]
-        except KeyboardInterrupt:  # Ctrl-C reached the node's group: the node stops too
-            posix._exit(130)
-        except BaseException as exc:
-            posix.write(2, f"[node] the command's process could not start: {exc!r}\n".encode())
-            posix._exit(126)
-
-
-def prepare_command() -> None:
-    """In the fork, while it waits: the imports of the node's ``python`` command (inside
-    :meth:`Zygote.wait`, so that even a Ctrl-C meanwhile ends it silently)."""
-    from pyrelease.node import interp  # noqa: F401
-
-
-def fork() -> "Zygote | None":
-    """Fork now if this ``start`` will start its command early (the build wrote
-    ``releases/VSN/start.command``) and can: the :class:`Zygote` in both
-    processes, None otherwise."""
-    environ = posix.environ
-    root, vsn = environ.get(b"RELEASE_ROOT"), environ.get(b"RELEASE_VSN")
-    script = environ.get(b"RELEASE_BOOT_SCRIPT") or b"start"
-    if not root or not vsn or not hasattr(posix, "fork") or _thread._count():
+def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> "int | None":
+    """In the node: fork a child to run ``argv`` (``cmdproc.resolve``'s, a Python
+    program on this interpreter) in ``cwd`` with ``env`` as its environment, in
+    process group ``pgid``. The child's pid in the node; 0 in the child, once it
+    is that process; None when it cannot be forked (the caller spawns it)."""
+    if not hasattr(posix, "fork") or _thread._count():
         return None  # (a fork copies only the calling thread)
-    try:
-        posix.stat(b"%s/releases/%s/%s.command" % (root, vsn, script))
-    except (OSError, ValueError):
-        return None
-    read_end, write_end = posix.pipe()  # close-on-exec: a re-executed node does not keep it
+    for stream in (sys.stdout, sys.stderr):  # or the child would write the node's output again
+        if stream is not None:
+            stream.flush()
     try:
         pid = posix.fork()
     except OSError:
-        posix.close(read_end)
-        posix.close(write_end)
         return None
-    if pid == 0:
-        posix.close(write_end)
-        return Zygote(0, read_end)
-    posix.close(read_end)
-    return Zygote(pid, write_end)
+    if pid:
+        try:
+            posix.setpgid(pid, pgid)  # as a spawn's setpgroup: whichever comes first
+        except OSError:
+            pass  # the child's own call decides (and it ends if that fails)
+        return pid
+    try:
+        _become(argv, env, cwd, pgid)
+    except KeyboardInterrupt:  # Ctrl-C reached the node's group: the node stops too
+        posix._exit(130)
+    except BaseException as exc:
+        posix.write(2, f"[node] the command's process could not start: {exc}\n".encode())
+        posix._exit(126)
+    return 0
 
 
 def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> None:
@@ -145,7 +62,9 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
     try:
         os.setpgid(0, pgid)
     except OSError:
-        pass  # the node has set it
+        pass  # the node has set it, or the group is gone: see below
+    if os.getpgid(0) != pgid:  # outside the watchdog's group nothing would end it with the node
+        raise OSError(f"cannot join the process group {pgid} of its watchdog")
     # What the node catches is reset by exec; the rest (SIGQUIT ignored by `start &` in
     # a script) a spawned command inherits as the node had it, as this process has it.
     for name in ("SIGTERM", *FORWARDED):
@@ -155,13 +74,12 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
         _signal.signal(signum, _signal.SIG_IGN)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the pipe, and anything the node inherited
+    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the node's lock, pipes, what it inherited
     old = _shell_cwd()
     try:
         os.chdir(cwd)
     except OSError as exc:
-        os.write(2, f"cannot change to {cwd}: {exc.strerror}\n".encode())
-        os._exit(126)
+        raise OSError(f"cannot change to {cwd}: {exc.strerror}") from None
     os.environ.clear()
     os.environ.update(env)
     # As the shell's cd exports them to a spawned command (see cmdproc.CHDIR).
