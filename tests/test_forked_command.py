@@ -38,6 +38,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path("/proc").is_dir(), re
 # What the program can see of its own process, written to RELEASE_DATA/report-PID.json;
 # then it runs until it is signalled.
 REPORT = """
+import sys
+
+JSON_BEFORE = "_json" in sys.modules  # what the release loaded before the program's imports
+
 import gc, json, os, signal, sys, time
 
 NAMES = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGTTIN",
@@ -81,6 +85,7 @@ def main():
                   for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)],
         "main": sorted(k for k in vars(sys.modules["__main__"]) if not k.startswith("__")),
         "cmdline": cmdline,
+        "json_before": JSON_BEFORE,
     }
     path = os.path.join(os.environ["RELEASE_DATA"], f"report-{os.getpid()}.json")
     with open(path + ".tmp", "w") as f:
@@ -131,6 +136,7 @@ def compare(forked: dict, spawned: dict, script: Path) -> None:
         assert report["signals"]["SIGTERM"] == "default"
         assert report["signals"]["SIGINT"] == "default_int_handler"
         assert report["signals"]["SIGPIPE"] == "ignored"
+        assert not report["json_before"]  # the boot files come parsed from the build
     same = {k for k in forked if k not in ("pid", "pgid", "cmdline")}
     differ = {k: (forked[k], spawned[k]) for k in sorted(same) if forked[k] != spawned[k]}
     assert not differ, differ

@@ -28,8 +28,9 @@ from pyrelease.assemble.libs import WORKER, compile_files
 
 FILE = "boot.cache"
 MARSHAL_VERSION = 2  # the node's bootcache.MARSHAL_VERSION
-#: The boot files a node parses (``start.json`` only when it starts applications).
-JSON_FILES = ("start.json", "start_clean.json", "boot.json", "sys.config")
+#: The boot files a node parses (``start.json`` only when it starts applications,
+#: ``start.command`` when it starts its command before it boots).
+JSON_FILES = ("start.json", "start_clean.json", "boot.json", "sys.config", "start.command")
 
 
 def write_boot_cache(vsn_dir: Path, names: tuple[str, ...] = JSON_FILES) -> None:

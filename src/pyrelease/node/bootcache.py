@@ -1,8 +1,8 @@
 """What the build already parsed and compiled for a boot, so a node does not redo it.
 
 A node reads the same few files at every boot: the manifest
-(``start.json``/``start_clean.json``), ``boot.json``, ``sys.config`` (JSON)
-and ``runtime.py`` (compiled). The build leaves beside them:
+(``start.json``/``start_clean.json``), ``boot.json``, ``sys.config``,
+``start.command`` (JSON) and ``runtime.py`` (compiled). The build leaves beside them:
 
 * ``releases/VSN/boot.cache``: ``marshal`` data (format 2), a dict from the
   exact bytes of each JSON file to the ``marshal`` of its value. Format 2

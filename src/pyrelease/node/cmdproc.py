@@ -232,6 +232,36 @@ def child_environ(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+class Watchdog:
+    """The watchdog (see ``WATCHDOG``): the leader of a new process group, reading the
+    node's end of a pipe; when that end closes without ``done`` (the node is gone,
+    even by SIGKILL) it kills its whole group. :class:`Supervised` puts the child in
+    it; until then :meth:`discard` ends it."""
+
+    def __init__(self) -> None:
+        read_end, self.pipe = os.pipe()  # close-on-exec: no other child keeps the node's end
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            argv = ["/bin/sh", "-c", WATCHDOG]
+            std = [(os.POSIX_SPAWN_DUP2, read_end, 0), (os.POSIX_SPAWN_DUP2, null, 1),
+                   (os.POSIX_SPAWN_DUP2, null, 2)]  # fmt: skip
+            self.proc = Child(spawn(argv, os.environ, std, 0), argv)
+        except BaseException:
+            os.close(self.pipe)
+            raise
+        finally:
+            os.close(read_end)
+            os.close(null)
+
+    def discard(self) -> None:
+        """End the watchdog (and its group) and reap it; once."""
+        if self.pipe < 0:
+            return
+        os.close(self.pipe)
+        self.pipe = -1
+        self.proc.wait()
+
+
 def child_cwd() -> str:
     """The child's working directory: ``RELEASE_DATA``, where nothing of the caller's
     directory can shadow the release's code."""
@@ -241,7 +271,8 @@ def child_cwd() -> str:
 class Supervised:
     """The child, the watchdog leading its process group, and the node's end of the pipe.
 
-    ``extra`` are variables the readiness check gives the child (``NOTIFY_SOCKET``).
+    ``extra`` are variables the readiness check gives the child (``NOTIFY_SOCKET``);
+    ``watchdog`` one started before (:class:`Watchdog`), which this takes over.
     ``fork``: a Python program starts in a fork of the node instead of a new
     interpreter (see ``zygote``). In that child, construction returns with
     ``child_args`` set, the node's ``python`` arguments that run the program:
@@ -252,20 +283,16 @@ class Supervised:
     child_args: list[str] | None = None
 
     def __init__(
-        self, argv: list[str], extra: dict[str, str] | None = None, *, fork: bool = False
+        self,
+        argv: list[str],
+        extra: dict[str, str] | None = None,
+        *,
+        watchdog: Watchdog | None = None,
+        fork: bool = False,
     ) -> None:
         env = child_environ(extra or {})
-        read_end, self.pipe = os.pipe()  # close-on-exec: no other child keeps the node's end
-        null = os.open(os.devnull, os.O_WRONLY)
-        try:
-            wd = ["/bin/sh", "-c", WATCHDOG]
-            std = [(os.POSIX_SPAWN_DUP2, read_end, 0), (os.POSIX_SPAWN_DUP2, null, 1),
-                   (os.POSIX_SPAWN_DUP2, null, 2)]  # fmt: skip
-            pid = spawn(wd, os.environ, std, 0)
-            self.watchdog = Child(pid, wd)
-        finally:
-            os.close(read_end)
-            os.close(null)
+        watchdog = watchdog or Watchdog()
+        self.pipe, self.watchdog = watchdog.pipe, watchdog.proc
         self.stopping = False
         self._done = _thread.allocate_lock()
         self._finished = False
@@ -286,8 +313,7 @@ class Supervised:
                 pid = spawn(argv_sh, env, stdin, self.watchdog.pid)
         except OSError as exc:
             self._kill_group()
-            os.close(self.pipe)
-            self.watchdog.wait()
+            watchdog.discard()
             raise CommandFailed(f"command {argv[0]} could not start: {exc.strerror}") from None
         self.proc = Child(pid, argv)
         _children[pid] = self.proc

@@ -89,10 +89,11 @@ def _command_or_none() -> Early | None:
     vm = vmargs.load(env.vm_args)
     if vm.needs_reexec():
         return None  # this process is replaced: the next image starts the command
-    from pyrelease.node import jsonframe
+    from pyrelease.node import bootcache
 
+    bootcache.use(env.vsn_dir)  # the build's parse of start.command: no JSON parser to load
     try:
-        plan = jsonframe.load_file(os.path.join(root, "releases", vsn, script + ".command"))
+        plan = bootcache.load_json(os.path.join(root, "releases", vsn, script + ".command"))
     except (OSError, ValueError):
         return None  # unreadable: the normal path
     if not isinstance(plan, dict) or plan.get("format") != PLAN_FORMAT:
@@ -139,25 +140,31 @@ def _start(early: Early) -> list[str] | None:
     global _group, _started, _lock
     from pyrelease.node import nodelock, readiness
 
-    _lock = nodelock.acquire(early.env)  # first: a second node must not start a second server
-    check = readiness.parse(early.ready, os.environ.get("RELEASE_TMP", ""))
-    program, argv, ready = early.program, early.argv, early.ready
-    if early.forks:  # imported once, before the fork: the child needs it at once
-        from pyrelease.node import interp  # noqa: F401
-    # The dispositions the child inherits are those of a booted node: TERM and INT
-    # caught (a stop asked for now is the node's, see ``pending``), the forwarded ones too.
-    taken = [*STOP_SIGNALS, *(getattr(_signal, name) for name in cmdproc.FORWARDED)]
-    saved = {signum: _signal.getsignal(signum) for signum in taken}
-    for signum in STOP_SIGNALS:
-        _signal.signal(signum, _note_stop)
-    cmdproc.install_forwarding()
+    # Started first, so that its shell has started by the time the child does.
+    watchdog = cmdproc.Watchdog()
+    saved: dict[int, object] = {}
     try:
-        group = cmdproc.Supervised(program, check.environ(), fork=early.forks)
+        _lock = nodelock.acquire(early.env)  # a second node must not start a second server
+        check = readiness.parse(early.ready, os.environ.get("RELEASE_TMP", ""))
+        if early.forks:  # imported once, before the fork: the child needs it at once
+            from pyrelease.node import interp  # noqa: F401
+        # The dispositions the child inherits are those of a booted node: TERM and INT
+        # caught (a stop asked for now is the node's, see ``pending``), the forwarded ones.
+        taken = [*STOP_SIGNALS, *(getattr(_signal, name) for name in cmdproc.FORWARDED)]
+        saved = {signum: _signal.getsignal(signum) for signum in taken}
+        for signum in STOP_SIGNALS:
+            _signal.signal(signum, _note_stop)
+        cmdproc.install_forwarding()
+        group = cmdproc.Supervised(
+            early.program, check.environ(), watchdog=watchdog, fork=early.forks
+        )
     except BaseException:
+        watchdog.discard()
         for signum, handler in saved.items():
             if handler is not None:
-                _signal.signal(signum, handler)
+                _signal.signal(signum, handler)  # type: ignore[arg-type]
         raise
+    argv, ready = early.argv, early.ready
     if group.child_args is not None:  # in the forked child: the command, and nothing else
         return group.child_args
     with _guard:
