@@ -80,12 +80,17 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
         os.chdir(cwd)
     except OSError as exc:
         raise OSError(f"cannot change to {cwd}: {exc.strerror}") from None
-    os.environ.clear()
-    os.environ.update(env)
+    env = dict(env)
     # As the shell's cd exports them to a spawned command (see cmdproc.CHDIR).
-    os.environ["PWD"] = os.path.normpath(cwd)
+    env["PWD"] = os.path.normpath(cwd)
     if old is not None:
-        os.environ["OLDPWD"] = old
+        env["OLDPWD"] = old
+    environ = os.environ  # changed where it differs: a few variables, not all of them twice
+    for name in [name for name in environ if name not in env]:
+        del environ[name]
+    for name, value in env.items():
+        if environ.get(name) != value:
+            environ[name] = value
     _fresh_stdio()
     sys.orig_argv = list(argv)  # the command line a spawned interpreter would have had
     words = argv[PYTHON_ARGS + 1 :]  # the script and its arguments, or -m MODULE ...
