@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyrelease.assemble.bootcache import FILE, compile_runtime_config, write_boot_cache
+from pyrelease.assemble.bootcache import FILE, compile_boot_code, write_boot_cache
 from pyrelease.node import appconfig, bootcache, configload
 
 CACHE_TAG = sys.implementation.cache_tag
@@ -110,7 +110,7 @@ def test_runtime_py_compiled_by_the_build_is_used_until_it_is_edited(tmp_path: P
     folder = vsn_dir(tmp_path)
     runtime = folder / "runtime.py"
     runtime.write_text(RUNTIME)
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG)
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG)
     assert (folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc").is_file()
     code = bootcache.compiled(str(runtime))
     assert code is not None
@@ -131,7 +131,7 @@ def test_a_pyc_of_another_interpreter_or_kind_is_not_used(tmp_path: Path) -> Non
     runtime = folder / "runtime.py"
     runtime.write_text(RUNTIME)
     assert bootcache.compiled(str(runtime)) is None  # none built
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG)
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG)
     pyc = folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc"
     good = pyc.read_bytes()
     for bad in (
@@ -152,7 +152,7 @@ def test_a_runtime_py_that_does_not_compile_gets_no_pyc_and_its_error_at_boot(
 ) -> None:
     folder = vsn_dir(tmp_path)
     (folder / "runtime.py").write_text("config(\n")
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG)
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG)
     assert not (folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc").exists()
     with pytest.raises(configload.BootConfigError, match=r"config/runtime.py.*SyntaxError"):
         configload.compute(str(folder), str(folder / "sys.config"), "prod", SETTINGS)
@@ -164,7 +164,7 @@ def test_the_compiled_runtime_py_is_kept_in_the_build_cache(tmp_path: Path) -> N
     for name in ("one", "two"):
         folder = vsn_dir(tmp_path / name)
         (folder / "runtime.py").write_text(RUNTIME)
-        compile_runtime_config(folder, Path(sys.executable), CACHE_TAG, cache)
+        compile_boot_code(folder, Path(sys.executable), CACHE_TAG, cache)
         outputs.append((folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc").read_bytes())
     assert outputs[0] == outputs[1]
     assert len(list(cache.glob("*.pyc"))) == 1
@@ -175,5 +175,5 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_build(tmp_path: Path) 
     blocked.write_text("")
     folder = vsn_dir(tmp_path)
     (folder / "runtime.py").write_text(RUNTIME)
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG, blocked / "cache")
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG, blocked / "cache")
     assert bootcache.compiled(str(folder / "runtime.py")) is not None
