@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import base_env, build_local, make_dist, node, run, wait_file
+from helpers import base_env, build_local, copy_project, make_dist, node, pyrelease, run, wait_file
 
 pytestmark = pytest.mark.e2e
 
@@ -101,6 +101,22 @@ def test_the_build_compiles_each_console_script_beside_it(script: Path) -> None:
     assert wrong.returncode == 1
     assert "(console scripts: probe; use `exec -m MODULE` for a module)" in wrong.stderr
     assert "__pycache__" not in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_a_build_elsewhere_with_an_empty_cache_writes_the_same_pycs(
+    script: Path, tmp_path: Path
+) -> None:
+    project = copy_project(script.parents[5], tmp_path / "elsewhere" / "prb")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONHASHSEED": "7"}
+    result = pyrelease("build", cwd=project, env=env)  # the compile worker runs again
+    assert result.returncode == 0, result.stdout + result.stderr
+    other = project / "_build" / "prod" / "rel" / "prb" / "bin" / "prb"
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+    assert files(bin_dir(other)) == files(bin_dir(script))
+    assert f"__pycache__/probe.{cache_tag(script)}.pyc" in files(bin_dir(other))
 
 
 def test_exec_runs_the_compiled_script_until_it_is_edited(script: Path, tmp_path: Path) -> None:
