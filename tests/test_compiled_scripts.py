@@ -179,19 +179,25 @@ CODES = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(CODES))
-def test_c_runs_as_cpython_runs_it(script: Path, kind: str) -> None:
-    code = CODES[kind]
-    ours = run(script, "python", "-c", code, "a", "-b")
+def same_as_cpython(script: Path, code: str, *args: str) -> str:
+    """Run ``code`` with the release's ``python -c`` and with its runtime's own; both
+    give the same exit status, output and error output (returned)."""
+    ours = run(script, "python", "-c", code, *args)
     cpython = subprocess.run(
-        [str(runtime_python(script)), "-I", "-S", "-c", code, "a", "-b"],
+        [str(runtime_python(script)), "-I", "-S", "-c", code, *args],
         env=base_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert (ours.returncode, ours.stdout, ours.stderr) == (
         cpython.returncode, cpython.stdout, cpython.stderr,
     )  # fmt: skip
+    return ours.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(CODES))
+def test_c_runs_as_cpython_runs_it(script: Path, kind: str) -> None:
+    ours = same_as_cpython(script, CODES[kind], "a", "-b")
     if kind == "traceback":
-        assert 'File "<string>", line 2, in f' in ours.stderr
+        assert 'File "<string>", line 2, in f' in ours
 
 
 def test_c_and_a_user_s_script_build_the_ast_classes_as_cpython_does(
@@ -216,3 +222,27 @@ def test_a_script_pyc_of_another_interpreter_is_not_used(script: Path, tmp_path:
     optimized = run(script, "python", "-O", str(bin_dir(script) / "probe"))
     assert optimized.returncode == 0, optimized.stderr
     assert json.loads(optimized.stdout)["ast"] is True  # the build compiles at level 0
+
+
+@pytest.mark.parametrize("minor", ["3.12", "3.13"])
+def test_the_same_on_python(script: Path, tmp_path: Path, minor: str) -> None:
+    """A release bundling another CPython: its interpreter compiles the scripts
+    (its magic number), and ``-c`` tracebacks show the code's lines on 3.13 as
+    CPython 3.13 does."""
+    runtimes = sorted(Path("/root/.pyenv/versions").glob(f"{minor}.*/bin/python{minor}"))
+    if not runtimes:
+        pytest.skip(f"no CPython {minor} under pyenv")
+    project = copy_project(script.parents[5], tmp_path / "prb")
+    built = pyrelease("build", "--include-runtime", str(runtimes[0].parents[1]), cwd=project)
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    other = project / "_build" / "prod" / "rel" / "prb" / "bin" / "prb"
+    assert runtime_python(other).name == f"python{minor}"
+    result = run(other, "exec", "probe")
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["ast"] is False and seen["co_filename"] == str(bin_dir(other) / "probe")
+    for code in CODES.values():
+        same_as_cpython(other, code, "a")
+    if minor == "3.13":
+        assert "    raise ValueError('boom')\n" in same_as_cpython(other, CODES["traceback"])
+    assert run(other, "python", "-c", AST_BUILT).stdout == "False\n"
