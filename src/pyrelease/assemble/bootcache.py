@@ -64,7 +64,7 @@ def boot_code(vsn_dir: Path, cache_tag: str) -> list[tuple[Path, Path]]:
         sources += sorted(p for p in bin_dir.iterdir() if p.name != "python")
     by_pyc: dict[Path, list[Path]] = {}
     for source in sources:
-        if source.is_file() and not source.is_symlink():
+        if source.is_file():
             pyc = source.parent / "__pycache__" / pyc_name(source.name, cache_tag)
             by_pyc.setdefault(pyc, []).append(source)
     return [(found[0], pyc) for pyc, found in by_pyc.items() if len(found) == 1]

@@ -96,7 +96,7 @@ def compiled(path: str, source: "bytes | None" = None) -> "CodeType | None":
     if tag is None or sys.flags.optimize:
         return None
     folder, name = os.path.split(path)
-    if not name or name == ".py":
+    if not name:
         return None
     try:
         if source is None:
