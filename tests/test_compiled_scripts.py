@@ -170,7 +170,7 @@ def test_the_command_application_runs_the_compiled_script(script: Path, tmp_path
 
 
 CODES = {
-    "output": "import sys; print(sys.argv, __name__, __file__ if '__file__' in dir() else '-')",
+    "output": "import sys; print(sys.argv, __name__, sorted(globals()), __annotations__)",
     # the interpreter's own code has `from __future__ import annotations`: none of it leaks
     "future": "def f(x: int): pass\nprint(f.__annotations__)",
     "traceback": "def f():\n    raise ValueError('boom')\n\nf()",
@@ -198,6 +198,25 @@ def test_c_runs_as_cpython_runs_it(script: Path, kind: str) -> None:
     ours = same_as_cpython(script, CODES[kind], "a", "-b")
     if kind == "traceback":
         assert 'File "<string>", line 2, in f' in ours
+
+
+@pytest.mark.parametrize("where", ["file", "stdin"])
+def test_a_program_s_globals_are_those_cpython_gives(
+    script: Path, tmp_path: Path, where: str
+) -> None:
+    code = "print(sorted(globals()), __file__ == 'NAME', __cached__, __annotations__)"
+    path = tmp_path / "globals.py"
+    if where == "file":
+        path.write_text(code.replace("NAME", str(path)))
+        args: list[str] = [str(path)]
+    else:
+        code = code.replace("NAME", "<stdin>")
+        args = ["-"]
+    outputs = []
+    for python in ([str(script), "python"], [str(runtime_python(script)), "-I", "-S"]):
+        outputs.append(subprocess.run([*python, *args], input=code, env=base_env(),
+                                      capture_output=True, text=True, timeout=60))  # fmt: skip
+    assert outputs[0].stdout == outputs[1].stdout != "", outputs[0].stderr
 
 
 def test_c_and_a_user_s_script_build_the_ast_classes_as_cpython_does(

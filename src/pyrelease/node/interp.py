@@ -173,7 +173,7 @@ def run(args: pyargs.PyArgs) -> int:
     if args.kind == "repl" or (args.kind == "stdin" and sys.stdin.isatty()):
         sys.argv = [""]
         return _repl(args, main.__dict__)
-    main.__dict__["__cached__"] = None
+    main.__annotations__ = {}  # as CPython's __main__ has it (3.11 to 3.13)
     if args.kind == "c":
         sys.argv = ["-c", *args.args]
         if sys.version_info >= (3, 13):
@@ -193,7 +193,8 @@ def run(args: pyargs.PyArgs) -> int:
                 source = f.read()
         except OSError as exc:
             raise InterpError(f"can't open file {filename!r}: {exc.strerror}", status=2) from None
-        main.__file__ = filename
+    main.__file__ = filename  # "<stdin>" too, as CPython names it
+    main.__dict__["__cached__"] = None
     code = bootcache.compiled(filename, source) if _console_script(filename) else None
     try:
         if code is None:
