@@ -7,6 +7,7 @@ build wrote; anything else (an edit, a foreign or broken cache) reads the file.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pyrelease.assemble.bootcache import FILE, compile_runtime_config, write_boot_cache
+from pyrelease.assemble.bootcache import FILE, compile_boot_code, write_boot_cache
 from pyrelease.node import appconfig, bootcache, configload
 
 CACHE_TAG = sys.implementation.cache_tag
@@ -110,7 +111,7 @@ def test_runtime_py_compiled_by_the_build_is_used_until_it_is_edited(tmp_path: P
     folder = vsn_dir(tmp_path)
     runtime = folder / "runtime.py"
     runtime.write_text(RUNTIME)
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG)
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG)
     assert (folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc").is_file()
     code = bootcache.compiled(str(runtime))
     assert code is not None
@@ -131,7 +132,7 @@ def test_a_pyc_of_another_interpreter_or_kind_is_not_used(tmp_path: Path) -> Non
     runtime = folder / "runtime.py"
     runtime.write_text(RUNTIME)
     assert bootcache.compiled(str(runtime)) is None  # none built
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG)
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG)
     pyc = folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc"
     good = pyc.read_bytes()
     for bad in (
@@ -152,7 +153,7 @@ def test_a_runtime_py_that_does_not_compile_gets_no_pyc_and_its_error_at_boot(
 ) -> None:
     folder = vsn_dir(tmp_path)
     (folder / "runtime.py").write_text("config(\n")
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG)
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG)
     assert not (folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc").exists()
     with pytest.raises(configload.BootConfigError, match=r"config/runtime.py.*SyntaxError"):
         configload.compute(str(folder), str(folder / "sys.config"), "prod", SETTINGS)
@@ -164,7 +165,7 @@ def test_the_compiled_runtime_py_is_kept_in_the_build_cache(tmp_path: Path) -> N
     for name in ("one", "two"):
         folder = vsn_dir(tmp_path / name)
         (folder / "runtime.py").write_text(RUNTIME)
-        compile_runtime_config(folder, Path(sys.executable), CACHE_TAG, cache)
+        compile_boot_code(folder, Path(sys.executable), CACHE_TAG, cache)
         outputs.append((folder / "__pycache__" / f"runtime.{CACHE_TAG}.pyc").read_bytes())
     assert outputs[0] == outputs[1]
     assert len(list(cache.glob("*.pyc"))) == 1
@@ -175,5 +176,71 @@ def test_a_cache_that_cannot_be_written_does_not_fail_the_build(tmp_path: Path) 
     blocked.write_text("")
     folder = vsn_dir(tmp_path)
     (folder / "runtime.py").write_text(RUNTIME)
-    compile_runtime_config(folder, Path(sys.executable), CACHE_TAG, blocked / "cache")
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG, blocked / "cache")
     assert bootcache.compiled(str(folder / "runtime.py")) is not None
+
+
+SCRIPT = """\
+#!/bin/sh
+'''exec' "${0%/*}/python" "$0" "$@"
+' '''
+import sys
+
+def main():
+    return 3
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def test_console_scripts_are_compiled_with_runtime_py_and_kept_in_the_cache(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    folder = vsn_dir(tmp_path / "one")
+    (folder / "runtime.py").write_text(RUNTIME)
+    (folder / "bin").mkdir()
+    (folder / "bin" / "python").write_text('#!/bin/sh\nexec python3 "$@"\n')
+    (folder / "bin" / "tool").write_text(SCRIPT)
+    (folder / "bin" / "tool-3.1").write_text(SCRIPT.replace("3", "31"))
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG, cache)
+    pycache = folder / "bin" / "__pycache__"
+    assert sorted(p.name for p in pycache.iterdir()) == [
+        f"tool-3.1.{CACHE_TAG}.pyc",
+        f"tool.{CACHE_TAG}.pyc",
+    ]  # not the shell launcher; a dotted name keeps its dot
+    tool = folder / "bin" / "tool"
+    code = bootcache.compiled(str(tool))
+    assert code is not None and code.co_filename == str(tool)
+    namespace = {"__name__": "not_main"}
+    exec(code, namespace)
+    assert namespace["main"]() == 3 and namespace["main"].__code__.co_filename == str(tool)
+    tool.write_text(SCRIPT.replace("return 3", "return 4"))
+    assert bootcache.compiled(str(tool)) is None  # edited: the caller compiles it
+
+    # An unchanged rebuild copies every .pyc from the cache: no compile worker starts
+    # (the interpreter given does not exist).
+    again = vsn_dir(tmp_path / "two")
+    shutil.copytree(folder / "bin", again / "bin", ignore=shutil.ignore_patterns("__pycache__"))
+    (again / "bin" / "tool").write_text(SCRIPT)
+    (again / "runtime.py").write_text(RUNTIME)
+    compile_boot_code(again, tmp_path / "no-such-python", CACHE_TAG, cache)
+    for rel in (
+        f"__pycache__/runtime.{CACHE_TAG}.pyc",
+        f"bin/__pycache__/tool.{CACHE_TAG}.pyc",
+        f"bin/__pycache__/tool-3.1.{CACHE_TAG}.pyc",
+    ):
+        assert (again / rel).read_bytes() != b""
+    assert bootcache.compiled(str(again / "bin" / "tool")) is not None
+    assert len(list(cache.glob("*.pyc"))) == 3
+
+
+def test_two_scripts_that_would_share_a_pyc_get_none(tmp_path: Path) -> None:
+    folder = vsn_dir(tmp_path)
+    (folder / "bin").mkdir()
+    (folder / "bin" / "tool").write_text(SCRIPT)
+    (folder / "bin" / "tool.py").write_text(SCRIPT.replace("3", "5"))
+    compile_boot_code(folder, Path(sys.executable), CACHE_TAG)
+    assert not (folder / "bin" / "__pycache__").exists()
+    assert bootcache.compiled(str(folder / "bin" / "tool")) is None

@@ -21,6 +21,7 @@ releases/
     node/pyrelease/node/      the runtime side (standard library only); __main__.pyc
                               is what bin/NAME runs for management commands and eval
     bin/python, bin/SCRIPT    the release's interpreter and console scripts (scripts.py)
+    bin/__pycache__/          the console scripts compiled (see bootcache.py)
 ```
 """
 
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pyrelease
-from pyrelease.assemble.bootcache import compile_runtime_config, write_boot_cache
+from pyrelease.assemble.bootcache import compile_boot_code, write_boot_cache
 from pyrelease.assemble.fsutil import source_date_epoch
 from pyrelease.assemble.importgraph import PreloadPlan
 from pyrelease.assemble.libs import WORKER, LibDir, compile_files, plan_compile
@@ -246,7 +247,7 @@ def write_boot_files(
     cache_tag = f"cpython-{release.python.version_short.replace('.', '')}"
     old_node = previous / "releases" / release.version / "node" if previous is not None else None
     copy_node(vsn_dir, python_exe, cache_tag, user_cache_dir() / "node", old_node)
-    compile_runtime_config(vsn_dir, python_exe, cache_tag, user_cache_dir() / "runtime-config")
+    compile_boot_code(vsn_dir, python_exe, cache_tag, user_cache_dir() / "boot-code")
     write_boot_cache(vsn_dir)
     (root / "releases" / "start_erl.data").write_text(
         f"{release.python.version} {release.version}", encoding="utf-8"

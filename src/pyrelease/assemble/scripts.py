@@ -7,6 +7,8 @@ releases/VSN/bin/
                   the release)
   SCRIPT          one per console script of every included distribution: a
                   sh/Python polyglot that re-runs itself with ``./python``
+  __pycache__/    SCRIPT.cpython-XY.pyc: each script compiled by the release's
+                  interpreter, which runs it from there (see ``bootcache.py``)
 ```
 Nothing in them names an absolute path: a release keeps working when moved.
 They are not on ``bin/``: ``bin/NAME exec SCRIPT`` reaches them, and

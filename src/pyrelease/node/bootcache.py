@@ -9,15 +9,18 @@ A node reads the same few files at every boot: the manifest
   writes no references and no interned-string marks, so the file depends on
   nothing but the values (reproducible builds), and any CPython reads it.
 * ``releases/VSN/__pycache__/runtime.TAG.pyc``: ``runtime.py`` compiled by the
-  release's interpreter, a hash-based ``.pyc`` as importlib writes them.
+  release's interpreter, a hash-based ``.pyc`` as importlib writes them;
+* ``releases/VSN/bin/__pycache__/SCRIPT.TAG.pyc``: each console script the
+  same way (the release's interpreter runs them, see ``interp``).
 
 A file is taken from the cache only when its bytes now are exactly the bytes
 the cache was made from (JSON) or hash to the recorded source hash
-(``runtime.py``): a file edited in the release is read as before, and so is a
-file the cache does not know (a ``RELEASE_SYS_CONFIG`` elsewhere). A missing
-or unreadable cache only means the slower path. The point is boot time: a hit
-needs no ``json`` (``_json`` is a shared library to load) and no ``compile()``,
-whose first call in a process builds the ``ast`` node classes, a millisecond.
+(``runtime.py``, the scripts): a file edited in the release is read as before,
+and so is a file the cache does not know (a ``RELEASE_SYS_CONFIG`` elsewhere).
+A missing or unreadable cache only means the slower path. The point is start
+time: a hit needs no ``json`` (``_json`` is a shared library to load) and no
+``compile()``, whose first call in a process builds the ``ast`` node classes,
+a millisecond.
 """
 
 import marshal
@@ -72,24 +75,34 @@ def load_json(path: str) -> "Any":
     return jsonframe.load_bytes(data)
 
 
-def compiled(path: str) -> "CodeType | None":
+def pyc_name(name: str, tag: str) -> str:
+    """The ``__pycache__`` name of the compiled file ``name``: ``STEM.TAG.pyc`` for a
+    ``.py`` file (as importlib names it), ``NAME.TAG.pyc`` for a script without the
+    suffix (``gunicorn.cpython-311.pyc``; the build writes the same names)."""
+    return f"{name[:-3] if name.endswith('.py') else name}.{tag}.pyc"
+
+
+def compiled(path: str, source: "bytes | None" = None) -> "CodeType | None":
     """The code of the Python file at ``path`` from its ``__pycache__`` ``.pyc``, or None.
 
-    Only a hash-based ``.pyc`` of this interpreter whose source hash is that of
-    the file as it is now, and only without ``-O`` (the build compiles at
-    level 0): the same code ``compile(source, path, "exec")`` would give, and
-    ``co_filename`` is ``path``. None means: compile the file yourself.
+    Only a hash-based ``.pyc`` (named as :func:`pyc_name` says) of this
+    interpreter whose source hash is that of the file as it is now (``source``,
+    its bytes when the caller has read them already), and only without ``-O``
+    (the build compiles at level 0): the same code ``compile(source, path,
+    "exec", dont_inherit=True)`` would give, and ``co_filename`` is ``path``.
+    None means: compile the file yourself.
     """
     tag = sys.implementation.cache_tag
     if tag is None or sys.flags.optimize:
         return None
     folder, name = os.path.split(path)
-    if not name.endswith(".py"):
+    if not name:
         return None
     try:
-        with open(path, "rb") as f:
-            source = f.read()
-        with open(os.path.join(folder, "__pycache__", f"{name[:-3]}.{tag}.pyc"), "rb") as f:
+        if source is None:
+            with open(path, "rb") as f:
+                source = f.read()
+        with open(os.path.join(folder, "__pycache__", pyc_name(name, tag)), "rb") as f:
             data = f.read()
     except OSError:
         return None

@@ -11,14 +11,22 @@ directory never shadows them (the interpreter is isolated, as with ``-I``).
 
 ``exec SCRIPT ARGS`` runs a console script of the release
 (``releases/VSN/bin/SCRIPT``); ``exec -m MODULE ARGS`` is ``python -m``.
-"""
 
-from __future__ import annotations
+Nothing here calls the ``compile()`` built-in on the way to the user's code:
+its first call in a process builds all of the ``ast`` node classes, about a
+millisecond, which ``python -c`` and ``python script.py`` never pay (they
+parse and compile in C). A console script runs from the ``.pyc`` the build
+wrote beside it (``bin/__pycache__/``, see ``bootcache.compiled``) while its
+source is unchanged; ``-c`` code is given to ``exec`` as text, as CPython
+runs it. ``exec`` of a text compiles it with the ``__future__`` features of
+the calling code: so this module has no ``from __future__ import
+annotations`` (its annotations are strings where they must be).
+"""
 
 import os
 import sys
 
-from pyrelease.node import appconfig, boot, configload, manifest, pyargs, vmargs
+from pyrelease.node import appconfig, boot, bootcache, configload, manifest, pyargs, vmargs
 from pyrelease.node.entrypoint import NODE_DIR, NODE_MAIN
 from pyrelease.node.releaseenv import Env, EnvError
 
@@ -57,7 +65,7 @@ def release_environ() -> None:
     environ["RELEASE_NAME"] = manifest.load(os.path.join(VSN_DIR, "start_clean.json")).name
 
 
-def load_release(env: Env) -> dict[str, Any]:
+def load_release(env: Env) -> "dict[str, Any]":
     """Release code on ``sys.path`` and the configuration computed, as for ``eval``."""
     settings = configload.boot_settings(env.vsn_dir)
     m = manifest.load(os.path.join(env.vsn_dir, env.boot_script_clean + ".json"))
@@ -74,7 +82,7 @@ def script_path(env: Env, name: str) -> str:
     if "/" not in name and name not in ("", ".", "..", "python") and os.path.isfile(path):
         return path
     try:
-        known = sorted(n for n in os.listdir(folder) if n != "python")
+        known = sorted(n for n in os.listdir(folder) if n not in ("python", "__pycache__"))
     except FileNotFoundError:
         known = []
     import difflib
@@ -165,9 +173,17 @@ def run(args: pyargs.PyArgs) -> int:
     if args.kind == "repl" or (args.kind == "stdin" and sys.stdin.isatty()):
         sys.argv = [""]
         return _repl(args, main.__dict__)
+    main.__annotations__ = {}  # as CPython's __main__ has it (3.11 to 3.13)
     if args.kind == "c":
-        sys.argv, filename, source = ["-c", *args.args], "<string>", args.target.encode()
-    elif args.kind == "stdin":
+        sys.argv = ["-c", *args.args]
+        if sys.version_info >= (3, 13):
+            _show_lines(args.target)
+        try:
+            exec(args.target, main.__dict__)  # as `python -c`: named "<string>", no compile()
+        except BaseException as exc:
+            return _failed(exc)
+        return _after(args)
+    if args.kind == "stdin":
         sys.argv, filename, source = ["-", *args.args], "<stdin>", sys.stdin.buffer.read()
     else:
         filename = args.target
@@ -177,13 +193,36 @@ def run(args: pyargs.PyArgs) -> int:
                 source = f.read()
         except OSError as exc:
             raise InterpError(f"can't open file {filename!r}: {exc.strerror}", status=2) from None
-        main.__file__ = filename
+    main.__file__ = filename  # "<stdin>" too, as CPython names it
     main.__dict__["__cached__"] = None
+    code = bootcache.compiled(filename, source) if _console_script(filename) else None
     try:
-        exec(compile(source, filename, "exec"), main.__dict__)
+        if code is None:
+            code = compile(source, filename, "exec", dont_inherit=True)
+        exec(code, main.__dict__)
     except BaseException as exc:
         return _failed(exc)
     return _after(args)
+
+
+def _console_script(path: str) -> bool:
+    """``path`` is a file of the release's ``bin/``, whose console scripts the build
+    compiled (any other script is compiled here, as ``python script.py`` does)."""
+    if path == "<stdin>":
+        return False
+    folder, bin_dir = os.path.dirname(os.path.abspath(path)), os.path.join(VSN_DIR, "bin")
+    try:
+        return folder == bin_dir or os.path.samefile(folder, bin_dir)
+    except OSError:
+        return False
+
+
+def _show_lines(source: str) -> None:
+    """As CPython 3.13's ``python -c``: the code's lines for tracebacks of ``<string>``."""
+    import linecache
+
+    lines = [line + "\n" for line in source.splitlines()]
+    linecache.cache["<string>"] = (len(source), None, lines, "<string>")
 
 
 def _failed(exc: BaseException) -> int:
@@ -207,7 +246,7 @@ def _after(args: pyargs.PyArgs) -> int:
     return 0
 
 
-def _repl(args: pyargs.PyArgs, namespace: dict[str, Any]) -> int:
+def _repl(args: pyargs.PyArgs, namespace: "dict[str, Any]") -> int:
     import code
 
     try:
