@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import pyrelease as pyrelease_package
 from helpers import DEMO, copy_project, ensure_demo_lock, free_port, node, pyrelease, run
 
 pytestmark = pytest.mark.e2e
@@ -146,3 +148,15 @@ def test_a_closed_stdout_stops_the_output_not_the_build(project: Path) -> None:
     assert "Traceback" not in out.stderr
     assert env_sh.is_file()
     assert_up_to_date(project)
+
+
+def test_another_installation_of_pyrelease_rebuilds(project: Path, tmp_path: Path) -> None:
+    """Two installations of the same pyrelease version (a second checkout, an editable
+    install elsewhere) build different releases: the stamp of one does not vouch for
+    a build by the other."""
+    other = tmp_path / "other"
+    shutil.copytree(Path(pyrelease_package.__file__).parent, other / "pyrelease")
+    env = {"PYTHONPATH": str(other)}
+    assert_rebuilt(project, env=env)
+    assert_up_to_date(project, env=env)
+    assert_rebuilt(project)  # back to the installed one

@@ -3,7 +3,7 @@
 After a successful build, a stamp in ``_build/ENV/stamps/`` records:
 
 * ``inputs``: a digest of what is known before the build runs: pyrelease's
-  version, the release's name, environment and command-line options,
+  version and where it is installed, the release's name, environment and command-line options,
   ``SOURCE_DATE_EPOCH``, the build-time configuration as evaluated, and the
   target interpreter;
 * ``watched``: a signature (path, type, size, mtime, inode of every file) of each
@@ -102,7 +102,8 @@ def inputs_digest(release: Release) -> str:
     interpreter = _interpreter(release)
     material = {
         "format": FORMAT,
-        "pyrelease": pyrelease.__version__,
+        # The version, and which installation: two of one version may differ.
+        "pyrelease": [pyrelease.__version__, os.path.realpath(Path(pyrelease.__file__).parent)],
         "build_python": [sys.version, os.path.realpath(sys.executable)],
         "release": [release.name, release.env, str(release.path)],
         "options": options,
