@@ -29,6 +29,10 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
     is that process; None when it cannot be forked (the caller spawns it)."""
     if not hasattr(posix, "fork") or _thread._count():
         return None  # (a fork copies only the calling thread)
+    # Worked out here, before the fork: in the child every page it writes is copied
+    # first, which makes the same work several times slower there.
+    changes = _environ_changes(env, cwd)
+    title = _title(argv)
     for stream in (sys.stdout, sys.stderr):  # or the child would write the node's output again
         if stream is not None:
             stream.flush()
@@ -43,7 +47,7 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
             pass  # the child's own call decides (and it ends if that fails)
         return pid
     try:
-        _become(argv, env, cwd, pgid)
+        _become(argv, cwd, pgid, changes, title)
     except KeyboardInterrupt:  # Ctrl-C reached the node's group: the node stops too
         posix._exit(130)
     except BaseException as exc:
@@ -52,7 +56,29 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
     return 0
 
 
-def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> None:
+def _environ_changes(env: "dict[str, str]", cwd: str) -> "tuple[list[str], dict[str, str]]":
+    """What makes this process's environment ``env`` as a spawned command in ``cwd``
+    gets it: the variables to remove, and those to set."""
+    import os
+
+    env = dict(env)
+    # As the shell's cd exports them to a spawned command (see cmdproc.CHDIR).
+    env["PWD"] = os.path.normpath(cwd)
+    old = _shell_cwd()
+    if old is not None:
+        env["OLDPWD"] = old
+    environ = os.environ
+    removed = [name for name in environ if name not in env]
+    return removed, {name: value for name, value in env.items() if environ.get(name) != value}
+
+
+def _become(
+    argv: "list[str]",
+    cwd: str,
+    pgid: int,
+    changes: "tuple[list[str], dict[str, str]]",
+    title: "tuple[int, bytes] | None",
+) -> None:
     """In the fork: everything ``cmdproc.spawn`` and ``exec`` would give the process."""
     import os
 
@@ -75,26 +101,20 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the node's lock, pipes, what it inherited
-    old = _shell_cwd()
     try:
         os.chdir(cwd)
     except OSError as exc:
         raise OSError(f"cannot change to {cwd}: {exc.strerror}") from None
-    env = dict(env)
-    # As the shell's cd exports them to a spawned command (see cmdproc.CHDIR).
-    env["PWD"] = os.path.normpath(cwd)
-    if old is not None:
-        env["OLDPWD"] = old
-    environ = os.environ  # changed where it differs: a few variables, not all of them twice
-    for name in [name for name in environ if name not in env]:
+    removed, changed = changes
+    environ = os.environ
+    for name in removed:
         del environ[name]
-    for name, value in env.items():
-        if environ.get(name) != value:
-            environ[name] = value
+    for name, value in changed.items():
+        environ[name] = value
     _fresh_stdio()
     sys.orig_argv = list(argv)  # the command line a spawned interpreter would have had
-    words = argv[PYTHON_ARGS + 1 :]  # the script and its arguments, or -m MODULE ...
-    _retitle(["python", *words] if words[:1] == ["-m"] else words)
+    if title is not None:
+        _retitle(*title)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
 
 
@@ -132,20 +152,38 @@ def _fresh_stdio() -> None:
         setattr(sys, f"__{name}__", fresh)
 
 
-def _retitle(words: "list[str]") -> None:
-    """Show ``words`` as this process's command line (``ps``, ``/proc/PID/cmdline``).
-
-    Written over the command line's own bytes through ``/proc/self/mem``, as
-    ``setproctitle`` does in memory; cut to their length. Best effort: left as
-    it is where that is not possible.
+def _title(argv: "list[str]") -> "tuple[int, bytes] | None":
+    """Where this process's command line is in its memory, and the bytes that show
+    the program of ``argv`` there instead (``ps``, ``/proc/PID/cmdline``): the
+    script and its arguments, or ``python -m MODULE ...``; cut to the length
+    there is. A fork has its parent's memory layout, so the node works it out
+    for the child. None where ``/proc`` does not tell.
     """
+    words = argv[PYTHON_ARGS + 1 :]  # the script and its arguments, or -m MODULE ...
+    if words[:1] == ["-m"]:
+        words = ["python", *words]
     try:
-        with open("/proc/self/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fd = posix.open("/proc/self/stat", posix.O_RDONLY)
+        try:
+            fields = posix.read(fd, 4096).rsplit(b")", 1)[1].split()
+        finally:
+            posix.close(fd)
         start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
-        text = "\0".join(words).encode("utf-8", "surrogateescape")[: end - start - 1]
-        with open("/proc/self/mem", "r+b", buffering=0) as mem:
-            mem.seek(start)
-            mem.write(text + b"\0" * (end - start - len(text)))
     except (OSError, ValueError, IndexError):
+        return None
+    text = "\0".join(words).encode("utf-8", "surrogateescape")[: end - start - 1]
+    return start, text + b"\0" * (end - start - len(text))
+
+
+def _retitle(start: int, data: bytes) -> None:
+    """Write ``data`` over the command line at ``start`` (see :func:`_title`), through
+    ``/proc/self/mem`` as ``setproctitle`` does in memory. Best effort: left as it is
+    where that is not possible."""
+    try:
+        fd = posix.open("/proc/self/mem", posix.O_WRONLY)
+        try:
+            posix.pwrite(fd, data, start)
+        finally:
+            posix.close(fd)
+    except OSError:
         pass
