@@ -70,6 +70,8 @@ def main():
         "environ": dict(os.environ),
         "fds": fds,
         "stdin": os.readlink("/proc/self/fd/0"),
+        "stdin_io": [sys.stdin.seekable(), sys.stdin.line_buffering,
+                     repr(sys.stdin.buffer.raw.name), sys.stdin.buffer.raw.mode],
         "signals": {n: disposition(getattr(signal, n)) for n in NAMES},
         "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
         "gc": list(gc.get_threshold()),
@@ -187,6 +189,30 @@ def test_a_daemon_forks_it_with_a_fresh_interpreter_buffering(fk: Path, tmp_path
         assert run(fk, "stop", env=env).returncode == 0
     wait_gone(spawned["pid"])
     assert not alive(forked["pid"])
+
+
+def test_a_node_reading_a_pipe_gives_its_fork_a_fresh_stdin(fk: Path, tmp_path: Path) -> None:
+    """``... | bin/NAME start``: the node's ``sys.stdin`` was made for a pipe (not
+    seekable); the command's, on ``/dev/null``, is a fresh interpreter's (seekable)."""
+    data = tmp_path / "data"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    with (tmp_path / "out.log").open("w") as log:
+        proc = subprocess.Popen(
+            [str(fk), "start"], env=env, stdin=subprocess.PIPE, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            [forked] = reports(data, 1)
+            restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
+            assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+            _, spawned = reports(data, 2)
+            assert spawned["stdin_io"][0] is True  # /dev/null, as a spawned interpreter sees it
+            compare(forked, spawned, fk)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0, (tmp_path / "out.log").read_text()
+            proc.stdin.close()
+    wait_gone(spawned["pid"])
 
 
 def test_a_second_start_leaves_no_fork_behind(fk: Path, tmp_path: Path) -> None:
