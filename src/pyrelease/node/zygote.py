@@ -113,10 +113,19 @@ def _shell_cwd() -> "str | None":
 
 
 def _fresh_stdio() -> None:
-    """The buffering of a starting interpreter for stdout and stderr, where the node's
-    are unbuffered (``-u``, as the daemon runs it)."""
+    """A starting interpreter's ``sys.stdin`` on ``/dev/null`` (the node's was made for
+    its own stdin: a pipe or a terminal is not seekable, a terminal line-buffered), and
+    its buffering for stdout and stderr, where the node's are unbuffered (``-u``, as the
+    daemon runs it)."""
     import io  # loaded at start-up: no file read
 
+    stdin = sys.stdin
+    if stdin is not None:
+        buffer = open(0, "rb", closefd=False)  # noqa: SIM115 (as the interpreter: st_blksize)
+        buffer.raw.name = "<stdin>"
+        fresh_in = io.TextIOWrapper(buffer, stdin.encoding, stdin.errors, newline="\n")
+        fresh_in.mode = "r"
+        sys.stdin = sys.__stdin__ = fresh_in
     for name, fd in (("stdout", 1), ("stderr", 2)):
         stream = getattr(sys, name)
         if stream is None or not getattr(stream, "write_through", False):
