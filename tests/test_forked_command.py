@@ -70,8 +70,8 @@ def main():
         "environ": dict(os.environ),
         "fds": fds,
         "stdin": os.readlink("/proc/self/fd/0"),
-        "stdin_io": [sys.stdin.seekable(), sys.stdin.line_buffering,
-                     repr(sys.stdin.buffer.raw.name), sys.stdin.buffer.raw.mode],
+        "stdin_io": sys.stdin and [sys.stdin.seekable(), sys.stdin.line_buffering,
+                                   repr(sys.stdin.buffer.raw.name), sys.stdin.buffer.raw.mode],
         "signals": {n: disposition(getattr(signal, n)) for n in NAMES},
         "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
         "gc": list(gc.get_threshold()),
@@ -191,14 +191,22 @@ def test_a_daemon_forks_it_with_a_fresh_interpreter_buffering(fk: Path, tmp_path
     assert not alive(forked["pid"])
 
 
-def test_a_node_reading_a_pipe_gives_its_fork_a_fresh_stdin(fk: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stdin", ["pipe", "closed"])
+def test_a_node_reading_a_pipe_gives_its_fork_a_fresh_stdin(
+    fk: Path, tmp_path: Path, stdin: str
+) -> None:
     """``... | bin/NAME start``: the node's ``sys.stdin`` was made for a pipe (not
-    seekable); the command's, on ``/dev/null``, is a fresh interpreter's (seekable)."""
+    seekable); the command's, on ``/dev/null``, is a fresh interpreter's (seekable).
+    ``bin/NAME start <&-``: the node has none (fd 0 closed); the command, on
+    ``/dev/null``, has one."""
     data = tmp_path / "data"
     env = {**base_env(), "RELEASE_DATA": str(data)}
+    argv = [str(fk), "start"]
+    if stdin == "closed":
+        argv = ["/bin/sh", "-c", 'exec "$0" start <&-', str(fk)]
     with (tmp_path / "out.log").open("w") as log:
         proc = subprocess.Popen(
-            [str(fk), "start"], env=env, stdin=subprocess.PIPE, stdout=log,
+            argv, env=env, stdin=subprocess.PIPE, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
