@@ -119,11 +119,11 @@ def _fresh_stdio() -> None:
     daemon runs it)."""
     import io  # loaded at start-up: no file read
 
-    stdin = sys.stdin
-    if stdin is not None:
+    like = sys.stdin or sys.stdout  # same encoding and errors; None: fd 0 closed at start
+    if like is not None:
         buffer = open(0, "rb", closefd=False)  # noqa: SIM115 (as the interpreter: st_blksize)
         buffer.raw.name = "<stdin>"
-        fresh_in = io.TextIOWrapper(buffer, stdin.encoding, stdin.errors, newline="\n")
+        fresh_in = io.TextIOWrapper(buffer, like.encoding, like.errors, newline="\n")
         fresh_in.mode = "r"
         sys.stdin = sys.__stdin__ = fresh_in
     for name, fd in (("stdout", 1), ("stderr", 2)):
