@@ -81,8 +81,8 @@ def main():
         "executable": sys.executable,
         "orig_argv": sys.orig_argv,
         "path": sys.path,
-        "stdout": [sys.stdout.write_through, sys.stdout.line_buffering],
-        "stderr": [sys.stderr.write_through, sys.stderr.line_buffering],
+        "stdout": sys.stdout and [sys.stdout.write_through, sys.stdout.line_buffering],
+        "stderr": sys.stderr and [sys.stderr.write_through, sys.stderr.line_buffering],
         "stdio": [[repr(getattr(s, a, None)) for a in ("name", "mode", "encoding", "errors")]
                   for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)],
         "main": sorted(k for k in vars(sys.modules["__main__"]) if not k.startswith("__")),
@@ -412,3 +412,29 @@ def test_the_node_ended_at_any_moment_of_the_start_leaves_nothing(
                     f"{how} after {delay}s left {session(n.proc.pid)}:\n{n.output()}"
                 )
                 time.sleep(0.05)
+
+
+def test_a_node_started_with_stderr_closed_gives_its_fork_what_a_spawn_gets(
+    fk: Path, tmp_path: Path
+) -> None:
+    """``bin/NAME start 2>&-``: the node's first descriptors land on 2; a spawned command
+    has none there (the node's are close-on-exec), so the fork must not keep one."""
+    data = tmp_path / "data"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    with (tmp_path / "out.log").open("w") as log:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", 'exec "$0" start 2>&-', str(fk)], env=env,
+            stdin=subprocess.DEVNULL, stdout=log, start_new_session=True,
+        )  # fmt: skip
+    try:
+        [forked] = reports(data, 1)
+        fd2 = os.readlink(f"/proc/{forked['pid']}/fd/2") if 2 in forked["fds"] else None
+        restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        _, spawned = reports(data, 2)
+        assert spawned["fds"] == [0, 1, 2]  # 2: the report's own listing of them
+        assert forked["fds"] == spawned["fds"], fd2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    wait_gone(spawned["pid"])
