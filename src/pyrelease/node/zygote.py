@@ -47,7 +47,10 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
     except KeyboardInterrupt:  # Ctrl-C reached the node's group: the node stops too
         posix._exit(130)
     except BaseException as exc:
-        posix.write(2, f"[node] the command's process could not start: {exc}\n".encode())
+        try:
+            posix.write(2, f"[node] the command's process could not start: {exc}\n".encode())
+        except OSError:
+            pass  # no stderr: the status says it (and the child must not go on as the node)
         posix._exit(126)
     return 0
 
@@ -75,6 +78,12 @@ def _become(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) -> No
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the node's lock, pipes, what it inherited
+    for fd in (1, 2):  # a node started with 1 or 2 closed opened its own files there
+        try:
+            if not os.get_inheritable(fd):
+                os.close(fd)  # as exec closes them (close-on-exec)
+        except OSError:
+            pass  # not open: as the node got it
     old = _shell_cwd()
     try:
         os.chdir(cwd)
