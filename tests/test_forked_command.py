@@ -441,3 +441,49 @@ def test_a_node_started_with_stderr_closed_gives_its_fork_what_a_spawn_gets(
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     wait_gone(spawned["pid"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_start_waits_for_the_lock_is_a_clean_stop(
+    fk: Path, tmp_path: Path, signum: int
+) -> None:
+    """Ctrl-C or SIGTERM while the start waits for a lock held by no live node (its
+    watchdog already runs): the node stops as it would a moment later, no traceback,
+    no command started, nothing left."""
+    import fcntl
+
+    data, rtmp = tmp_path / "data", tmp_path / "rtmp"
+    rtmp.mkdir(mode=0o700)
+    held = os.open(rtmp / "fk.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)  # no pid in it: the start waits for it (PATIENCE)
+    env = {**base_env(), "RELEASE_DATA": str(data), "RELEASE_TMP": str(rtmp)}
+    log_path = tmp_path / "out.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(fk), "start"], env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not children(proc.pid):  # the watchdog: the start is at the lock now
+            assert time.monotonic() < deadline, "no watchdog"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signum) if signum == signal.SIGINT else proc.send_signal(signum)
+        time.sleep(0.2)
+        os.close(held)  # a node that went on would take it now
+        held = -1
+        proc.wait(60)
+        output = log_path.read_text()
+        assert "Traceback" not in output, output
+        assert proc.returncode in (0, 1, 128 + signum, -signum), output
+        assert not list(data.glob("report-*.json")), output  # no command ran
+        deadline = time.monotonic() + 30
+        while session(proc.pid):
+            assert time.monotonic() < deadline, f"left running: {session(proc.pid)}"
+            time.sleep(0.05)
+    finally:
+        if held >= 0:
+            os.close(held)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
