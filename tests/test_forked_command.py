@@ -70,6 +70,8 @@ def main():
         "environ": dict(os.environ),
         "fds": fds,
         "stdin": os.readlink("/proc/self/fd/0"),
+        "stdin_io": sys.stdin and [sys.stdin.seekable(), sys.stdin.line_buffering,
+                                   repr(sys.stdin.buffer.raw.name), sys.stdin.buffer.raw.mode],
         "signals": {n: disposition(getattr(signal, n)) for n in NAMES},
         "blocked": sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])),
         "gc": list(gc.get_threshold()),
@@ -79,8 +81,8 @@ def main():
         "executable": sys.executable,
         "orig_argv": sys.orig_argv,
         "path": sys.path,
-        "stdout": [sys.stdout.write_through, sys.stdout.line_buffering],
-        "stderr": [sys.stderr.write_through, sys.stderr.line_buffering],
+        "stdout": sys.stdout and [sys.stdout.write_through, sys.stdout.line_buffering],
+        "stderr": sys.stderr and [sys.stderr.write_through, sys.stderr.line_buffering],
         "stdio": [[repr(getattr(s, a, None)) for a in ("name", "mode", "encoding", "errors")]
                   for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)],
         "main": sorted(k for k in vars(sys.modules["__main__"]) if not k.startswith("__")),
@@ -187,6 +189,38 @@ def test_a_daemon_forks_it_with_a_fresh_interpreter_buffering(fk: Path, tmp_path
         assert run(fk, "stop", env=env).returncode == 0
     wait_gone(spawned["pid"])
     assert not alive(forked["pid"])
+
+
+@pytest.mark.parametrize("stdin", ["pipe", "closed"])
+def test_a_node_reading_a_pipe_gives_its_fork_a_fresh_stdin(
+    fk: Path, tmp_path: Path, stdin: str
+) -> None:
+    """``... | bin/NAME start``: the node's ``sys.stdin`` was made for a pipe (not
+    seekable); the command's, on ``/dev/null``, is a fresh interpreter's (seekable).
+    ``bin/NAME start <&-``: the node has none (fd 0 closed); the command, on
+    ``/dev/null``, has one."""
+    data = tmp_path / "data"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    argv = [str(fk), "start"]
+    if stdin == "closed":
+        argv = ["/bin/sh", "-c", 'exec "$0" start <&-', str(fk)]
+    with (tmp_path / "out.log").open("w") as log:
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.PIPE, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            [forked] = reports(data, 1)
+            restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
+            assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+            _, spawned = reports(data, 2)
+            assert spawned["stdin_io"][0] is True  # /dev/null, as a spawned interpreter sees it
+            compare(forked, spawned, fk)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(60) == 0, (tmp_path / "out.log").read_text()
+            proc.stdin.close()
+    wait_gone(spawned["pid"])
 
 
 def test_a_second_start_leaves_no_fork_behind(fk: Path, tmp_path: Path) -> None:
@@ -378,3 +412,78 @@ def test_the_node_ended_at_any_moment_of_the_start_leaves_nothing(
                     f"{how} after {delay}s left {session(n.proc.pid)}:\n{n.output()}"
                 )
                 time.sleep(0.05)
+
+
+def test_a_node_started_with_stderr_closed_gives_its_fork_what_a_spawn_gets(
+    fk: Path, tmp_path: Path
+) -> None:
+    """``bin/NAME start 2>&-``: the node's first descriptors land on 2; a spawned command
+    has none there (the node's are close-on-exec), so the fork must not keep one."""
+    data = tmp_path / "data"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    with (tmp_path / "out.log").open("w") as log:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", 'exec "$0" start 2>&-', str(fk)], env=env,
+            stdin=subprocess.DEVNULL, stdout=log, start_new_session=True,
+        )  # fmt: skip
+    try:
+        [forked] = reports(data, 1)
+        try:  # what the fork holds as 2, if anything (the report's listing is gone)
+            fd2 = os.readlink(f"/proc/{forked['pid']}/fd/2")
+        except OSError:
+            fd2 = None
+        restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        _, spawned = reports(data, 2)
+        assert spawned["fds"] == [0, 1, 2]  # 2: the report's own listing of them
+        assert forked["fds"] == spawned["fds"], fd2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    wait_gone(spawned["pid"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_start_waits_for_the_lock_is_a_clean_stop(
+    fk: Path, tmp_path: Path, signum: int
+) -> None:
+    """Ctrl-C or SIGTERM while the start waits for a lock held by no live node (its
+    watchdog already runs): the node stops as it would a moment later, no traceback,
+    no command started, nothing left."""
+    import fcntl
+
+    data, rtmp = tmp_path / "data", tmp_path / "rtmp"
+    rtmp.mkdir(mode=0o700)
+    held = os.open(rtmp / "fk.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(held, fcntl.LOCK_EX)  # no pid in it: the start waits for it (PATIENCE)
+    env = {**base_env(), "RELEASE_DATA": str(data), "RELEASE_TMP": str(rtmp)}
+    log_path = tmp_path / "out.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(fk), "start"], env=env, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not children(proc.pid):  # the watchdog: the start is at the lock now
+            assert time.monotonic() < deadline, "no watchdog"
+            time.sleep(0.01)
+        os.killpg(proc.pid, signum) if signum == signal.SIGINT else proc.send_signal(signum)
+        time.sleep(0.2)
+        os.close(held)  # a node that went on would take it now
+        held = -1
+        proc.wait(60)
+        output = log_path.read_text()
+        assert "Traceback" not in output, output
+        assert proc.returncode in (0, 1, 128 + signum, -signum), output
+        assert not list(data.glob("report-*.json")), output  # no command ran
+        deadline = time.monotonic() + 30
+        while session(proc.pid):
+            assert time.monotonic() < deadline, f"left running: {session(proc.pid)}"
+            time.sleep(0.05)
+    finally:
+        if held >= 0:
+            os.close(held)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)

@@ -140,26 +140,30 @@ def _start(early: Early) -> list[str] | None:
     global _group, _started, _lock
     from pyrelease.node import nodelock, readiness
 
-    # Started first, so that its shell has started by the time the child does.
-    watchdog = cmdproc.Watchdog()
-    saved: dict[int, object] = {}
+    # The dispositions the child inherits are those of a booted node: TERM and INT
+    # caught (a stop asked for now is the node's, see ``pending``), the forwarded ones;
+    # taken before the lock, which the start may wait for, as the normal path does.
+    taken = [*STOP_SIGNALS, *(getattr(_signal, name) for name in cmdproc.FORWARDED)]
+    saved = {signum: _signal.getsignal(signum) for signum in taken}
+    watchdog = None
     try:
-        _lock = nodelock.acquire(early.env)  # a second node must not start a second server
-        check = readiness.parse(early.ready, os.environ.get("RELEASE_TMP", ""))
-        if early.forks:  # imported once, before the fork: the child needs it at once
-            from pyrelease.node import interp  # noqa: F401
-        # The dispositions the child inherits are those of a booted node: TERM and INT
-        # caught (a stop asked for now is the node's, see ``pending``), the forwarded ones.
-        taken = [*STOP_SIGNALS, *(getattr(_signal, name) for name in cmdproc.FORWARDED)]
-        saved = {signum: _signal.getsignal(signum) for signum in taken}
         for signum in STOP_SIGNALS:
             _signal.signal(signum, _note_stop)
         cmdproc.install_forwarding()
+        # Started first, so that its shell has started by the time the child does.
+        watchdog = cmdproc.Watchdog()
+        _lock = nodelock.acquire(early.env)  # a second node must not start a second server
+        if pending is not None:  # stopped already: the normal path stops, with no command
+            raise InterruptedError("stopped before the command started")
+        check = readiness.parse(early.ready, os.environ.get("RELEASE_TMP", ""))
+        if early.forks:  # imported once, before the fork: the child needs it at once
+            from pyrelease.node import interp  # noqa: F401
         group = cmdproc.Supervised(
             early.program, check.environ(), watchdog=watchdog, fork=early.forks
         )
     except BaseException:
-        watchdog.discard()
+        if watchdog is not None:
+            watchdog.discard()
         for signum, handler in saved.items():
             if handler is not None:
                 _signal.signal(signum, handler)  # type: ignore[arg-type]

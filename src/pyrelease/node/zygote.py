@@ -51,7 +51,10 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
     except KeyboardInterrupt:  # Ctrl-C reached the node's group: the node stops too
         posix._exit(130)
     except BaseException as exc:
-        posix.write(2, f"[node] the command's process could not start: {exc}\n".encode())
+        try:
+            posix.write(2, f"[node] the command's process could not start: {exc}\n".encode())
+        except OSError:
+            pass  # no stderr: the status says it (and the child must not go on as the node)
         posix._exit(126)
     return 0
 
@@ -101,6 +104,12 @@ def _become(
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the node's lock, pipes, what it inherited
+    for fd in (1, 2):  # a node started with 1 or 2 closed opened its own files there
+        try:
+            if not os.get_inheritable(fd):
+                os.close(fd)  # as exec closes them (close-on-exec)
+        except OSError:
+            pass  # not open: as the node got it
     try:
         os.chdir(cwd)
     except OSError as exc:
@@ -133,10 +142,19 @@ def _shell_cwd() -> "str | None":
 
 
 def _fresh_stdio() -> None:
-    """The buffering of a starting interpreter for stdout and stderr, where the node's
-    are unbuffered (``-u``, as the daemon runs it)."""
+    """A starting interpreter's ``sys.stdin`` on ``/dev/null`` (the node's was made for
+    its own stdin: a pipe or a terminal is not seekable, a terminal line-buffered), and
+    its buffering for stdout and stderr, where the node's are unbuffered (``-u``, as the
+    daemon runs it)."""
     import io  # loaded at start-up: no file read
 
+    like = sys.stdin or sys.stdout  # same encoding and errors; None: fd 0 closed at start
+    if like is not None:
+        buffer = open(0, "rb", closefd=False)  # noqa: SIM115 (as the interpreter: st_blksize)
+        buffer.raw.name = "<stdin>"
+        fresh_in = io.TextIOWrapper(buffer, like.encoding, like.errors, newline="\n")
+        fresh_in.mode = "r"
+        sys.stdin = sys.__stdin__ = fresh_in
     for name, fd in (("stdout", 1), ("stderr", 2)):
         stream = getattr(sys, name)
         if stream is None or not getattr(stream, "write_through", False):
