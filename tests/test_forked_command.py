@@ -487,3 +487,27 @@ def test_a_stop_while_the_start_waits_for_the_lock_is_a_clean_stop(
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_descriptors_the_node_inherited_are_not_the_commands(fk: Path, tmp_path: Path) -> None:
+    """A descriptor the caller left open in the node is closed in the forked command,
+    as in a spawned one: the command has 0, 1 and 2 only."""
+    data = tmp_path / "data"
+    env = {**base_env(), "RELEASE_DATA": str(data)}
+    extra = os.open(tmp_path / "inherited", os.O_WRONLY | os.O_CREAT)
+    try:
+        proc = subprocess.Popen(
+            [str(fk), "start"], env=env, pass_fds=(extra,), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    finally:
+        os.close(extra)
+    try:
+        [forked] = reports(data, 1)
+        assert forked["fds"] == [0, 1, 2, 3], forked["fds"]  # 3: its own listing of them
+        assert forked["ppid"] == proc.pid
+        assert extra in [int(fd) for fd in os.listdir(f"/proc/{proc.pid}/fd")]  # the node's
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    wait_gone(forked["pid"])

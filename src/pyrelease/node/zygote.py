@@ -33,21 +33,28 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
     # first, which makes the same work several times slower there.
     changes = _environ_changes(env, cwd)
     title = _title(argv)
+    fds = _open_fds()
     for stream in (sys.stdout, sys.stderr):  # or the child would write the node's output again
         if stream is not None:
             stream.flush()
+    # No handler of the node's may run in the child: signals wait, in both, until the
+    # child has a new interpreter's dispositions (a signal meant for the node comes
+    # to the node just after).
+    mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
     try:
         pid = posix.fork()
     except OSError:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
         return None
     if pid:
         try:
             posix.setpgid(pid, pgid)  # as a spawn's setpgroup: whichever comes first
         except OSError:
             pass  # the child's own call decides (and it ends if that fails)
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
         return pid
     try:
-        _become(argv, cwd, pgid, changes, title)
+        _become(argv, cwd, pgid, changes, title, fds, mask)
     except KeyboardInterrupt:  # Ctrl-C reached the node's group: the node stops too
         posix._exit(130)
     except BaseException as exc:
@@ -57,6 +64,17 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
             pass  # no stderr: the status says it (and the child must not go on as the node)
         posix._exit(126)
     return 0
+
+
+def _open_fds() -> "list[int] | None":
+    """The descriptors above 2 this process has (a fork has the same); None where
+    ``/dev/fd`` cannot be listed. Closing these, not every number up to the limit,
+    is a few calls where ``close_range`` is missing (Linux before 5.9) and the
+    limit is a million, as in many containers."""
+    try:
+        return [fd for fd in map(int, posix.listdir("/dev/fd")) if fd > 2]
+    except (OSError, ValueError):
+        return None
 
 
 def _environ_changes(env: "dict[str, str]", cwd: str) -> "tuple[list[str], dict[str, str]]":
@@ -81,13 +99,15 @@ def _become(
     pgid: int,
     changes: "tuple[list[str], dict[str, str]]",
     title: "tuple[int, bytes] | None",
+    fds: "list[int] | None",
+    mask: "set[int]",
 ) -> None:
-    """In the fork: everything ``cmdproc.spawn`` and ``exec`` would give the process."""
+    """In the fork, with every signal blocked: everything ``cmdproc.spawn`` and ``exec``
+    would give the process; then ``mask`` (the node's signal mask) again."""
     import os
 
     from pyrelease.node.cmdproc import DEFAULT_SIGNALS, FORWARDED
 
-    mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
     try:
         os.setpgid(0, pgid)
     except OSError:
@@ -103,7 +123,13 @@ def _become(
         _signal.signal(signum, _signal.SIG_IGN)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # the node's lock, pipes, what it inherited
+    if fds is None:
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    for fd in fds or ():  # the node's lock, pipes, what it inherited
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # the listing's own descriptor
     for fd in (1, 2):  # a node started with 1 or 2 closed opened its own files there
         try:
             if not os.get_inheritable(fd):
