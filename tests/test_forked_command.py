@@ -125,6 +125,15 @@ def reports(data: Path, count: int, timeout: float = 60) -> list[dict]:
         time.sleep(0.05)
 
 
+def restart(fk: Path, data: Path, forked: dict, env: dict[str, str] | None = None) -> dict:
+    """``restart`` the running node's command; the report of the one it spawns."""
+    restarted = run(fk, "restart", env=env or {"RELEASE_DATA": str(data)})
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+    first, spawned = reports(data, 2)
+    assert first == forked  # the forked one's report, still the oldest
+    return spawned
+
+
 def compare(forked: dict, spawned: dict, script: Path) -> None:
     """The two processes are the same but for their pids and how ``ps`` shows them."""
     console = script.parents[1] / "releases" / "1.0.0" / "bin" / "fk-report"
@@ -157,10 +166,7 @@ def test_the_first_start_forks_and_gives_the_process_a_spawn_would(
             n.output()
         )
         assert forked["ppid"] == n.proc.pid
-        restarted = run(fk, "restart", env=env)
-        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-        first, spawned = reports(data, 2)
-        assert first == forked
+        spawned = restart(fk, data, forked, env=env)
         wait_gone(forked["pid"])
         compare(forked, spawned, fk)
         assert sorted(children(n.proc.pid)) == sorted([spawned["pid"], spawned["pgid"]])
@@ -180,9 +186,7 @@ def test_a_daemon_forks_it_with_a_fresh_interpreter_buffering(fk: Path, tmp_path
     try:
         [forked] = reports(data, 1)
         assert forked["cmdline"][0].endswith("/bin/fk-report")  # the forked one
-        restarted = run(fk, "restart", env=env)
-        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-        _, spawned = reports(data, 2)
+        spawned = restart(fk, data, forked, env=env)
         compare(forked, spawned, fk)
         assert forked["stdout"] == [False, False] and forked["stderr"] == [False, True]
     finally:
@@ -211,9 +215,7 @@ def test_a_node_reading_a_pipe_gives_its_fork_a_fresh_stdin(
         )  # fmt: skip
         try:
             [forked] = reports(data, 1)
-            restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
-            assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-            _, spawned = reports(data, 2)
+            spawned = restart(fk, data, forked)
             assert spawned["stdin_io"][0] is True  # /dev/null, as a spawned interpreter sees it
             compare(forked, spawned, fk)
         finally:
@@ -362,9 +364,7 @@ def test_signals_the_node_inherited_ignored_stay_ignored(fk: Path, tmp_path: Pat
     )  # fmt: skip
     try:
         [forked] = reports(data, 1)
-        restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
-        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-        _, spawned = reports(data, 2)
+        spawned = restart(fk, data, forked)
         assert spawned["signals"]["SIGQUIT"] == "ignored"
         assert forked["signals"] == spawned["signals"]
     finally:
@@ -432,9 +432,7 @@ def test_a_node_started_with_stderr_closed_gives_its_fork_what_a_spawn_gets(
             fd2 = os.readlink(f"/proc/{forked['pid']}/fd/2")
         except OSError:
             fd2 = None
-        restarted = run(fk, "restart", env={"RELEASE_DATA": str(data)})
-        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
-        _, spawned = reports(data, 2)
+        spawned = restart(fk, data, forked)
         assert spawned["fds"] == [0, 1, 2]  # 2: the report's own listing of them
         assert forked["fds"] == spawned["fds"], fd2
     finally:
