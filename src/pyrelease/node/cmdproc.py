@@ -159,16 +159,23 @@ def forward(signum: int, _frame: object) -> None:
             pass
 
 
+def open_fds() -> list[int]:
+    """This process's descriptors above 2, from ``/dev/fd`` (the listing's own among
+    them, closed by the time it is returned); ``OSError`` where it cannot be listed.
+    What a new process must not get: closing these is a few calls, where closing
+    every number up to the limit is a million in many containers."""
+    return [fd for fd in map(int, os.listdir("/dev/fd")) if fd > 2]
+
+
 def spawn(argv: list[str], env: Any, std: list[tuple[Any, ...]], pgid: int) -> int:
     """Start ``argv`` as ``subprocess.Popen`` would with ``close_fds=True``,
     ``restore_signals=True`` and ``process_group=pgid`` (0: a new group led by
     the child); ``std`` are ``posix_spawn`` file actions for descriptors 0-2.
     Returns the pid; an ``OSError`` when it cannot be executed."""
     actions = list(std)
-    for name in os.listdir("/dev/fd"):  # what the node inherited stays the node's
-        fd = int(name)
+    for fd in open_fds():  # what the node inherited stays the node's
         try:
-            if fd > 2 and os.get_inheritable(fd):
+            if os.get_inheritable(fd):
                 actions.append((os.POSIX_SPAWN_CLOSE, fd))
         except OSError:
             pass  # the listing's own descriptor, closed by now

@@ -25,8 +25,9 @@ A Python program on the node's interpreter starts in a fork of the node,
 made once the lock is held and the watchdog runs (see ``zygote``), instead of
 a new interpreter; ``__main__`` then runs it in that child.
 
-Imports only what starting the child needs (``cmdproc``, ``nodelock``,
-``readiness`` without ``socket``): everything else the node imports after.
+Imports only what starting the child needs (``cmdproc``, ``bootcache``,
+``nodelock``, ``readiness`` without ``socket``, and for a fork what the
+child's ``python`` command needs): everything else the node imports after.
 """
 
 from __future__ import annotations
@@ -66,19 +67,10 @@ class Early:
         self.forks = False
 
 
-def command() -> Early | None:
+def _command() -> Early | None:
     """The command this ``start`` starts early, worked out without changing anything
     but ``RELEASE_DATA`` and ``RELEASE_TMP`` in the environment (no lock, no
-    process); None when there is none, or the normal path is to say what is wrong.
-
-    """
-    try:
-        return _command_or_none()
-    except Exception:  # the normal path starts it, or says what is wrong
-        return None
-
-
-def _command_or_none() -> Early | None:
+    process); None when there is none. Raises what the normal path will report."""
     environ = os.environ
     root, vsn = environ.get("RELEASE_ROOT"), environ.get("RELEASE_VSN")
     if not root or not vsn:
@@ -127,7 +119,7 @@ def begin() -> list[str] | None:
     them, at the top of its stack, and nothing else.
     """
     try:
-        early = command()
+        early = _command()
         if early is None:
             return None
         return _start(early)

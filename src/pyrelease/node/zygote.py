@@ -67,12 +67,12 @@ def fork_command(argv: "list[str]", env: "dict[str, str]", cwd: str, pgid: int) 
 
 
 def _open_fds() -> "list[int] | None":
-    """The descriptors above 2 this process has (a fork has the same); None where
-    ``/dev/fd`` cannot be listed. Closing these, not every number up to the limit,
-    is a few calls where ``close_range`` is missing (Linux before 5.9) and the
-    limit is a million, as in many containers."""
+    """``cmdproc.open_fds`` (a fork has the same descriptors); None where ``/dev/fd``
+    cannot be listed (the child then closes every number up to the limit)."""
+    from pyrelease.node.cmdproc import open_fds
+
     try:
-        return [fd for fd in map(int, posix.listdir("/dev/fd")) if fd > 2]
+        return open_fds()
     except (OSError, ValueError):
         return None
 
@@ -122,7 +122,9 @@ def _become(
     for signum in DEFAULT_SIGNALS:  # what a starting interpreter ignores
         _signal.signal(signum, _signal.SIG_IGN)
     null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
+    if null != 0:  # (0 when the node started with it closed)
+        os.dup2(null, 0)
+        os.close(null)
     if fds is None:
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     for fd in fds or ():  # the node's lock, pipes, what it inherited
