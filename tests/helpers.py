@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "packages"
@@ -303,3 +305,21 @@ def children(pid: int) -> list[int]:
 def group_members(pgid: int) -> list[int]:
     """The live processes of process group ``pgid`` (zombies not counted)."""
     return _live_processes_with(2, pgid)
+
+
+def make_cert(folder: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` and 127.0.0.1 (and its key), made by openssl."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+needs_openssl = pytest.mark.skipif(
+    subprocess.run(["sh", "-c", "command -v openssl"], capture_output=True).returncode != 0,
+    reason="the openssl command is needed to make a test certificate",
+)

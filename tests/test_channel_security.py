@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import build_demo, free_port, node, run, wait_http
+from helpers import build_demo, free_port, make_cert, needs_openssl, node, run, wait_http
 from pyrelease.node import channel
 
 pytestmark = pytest.mark.e2e
@@ -295,23 +295,6 @@ def test_a_replayed_request_is_refused(script: Path, tmp_path: Path) -> None:
 
 
 # --- TLS -----------------------------------------------------------------------------------
-
-
-def make_cert(folder: Path, name: str) -> tuple[Path, Path]:
-    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-needs_openssl = pytest.mark.skipif(
-    subprocess.run(["sh", "-c", "command -v openssl"], capture_output=True).returncode != 0,
-    reason="the openssl command is needed to make a test certificate",
-)
 
 
 @needs_openssl

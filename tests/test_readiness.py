@@ -9,9 +9,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from helpers import make_cert, needs_openssl
 from pyrelease.node import readiness
 
 
@@ -182,3 +184,71 @@ def test_the_child_going_away_ends_the_wait_with_its_reason() -> None:
 def test_a_bad_check_is_refused_with_one_sentence(spec: str, message: str) -> None:
     with pytest.raises(readiness.NotReady, match=message):
         readiness.parse(spec)
+
+
+def test_polling_loads_no_socket_module(tmp_path: Path) -> None:
+    """A check is polled in the node while the command starts (and, for a command
+    started before the boot, before the node's own imports): it works on ``_socket``,
+    so that polling does not build ``socket``'s and ``enum``'s classes (about 10 ms of
+    CPU) on the cores the starting server needs."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, threading, http.server, socketserver
+srv_modules = set(sys.modules)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+httpd = http.server.HTTPServer(("127.0.0.1", 0), H)
+port = httpd.server_address[1]
+threading.Thread(target=httpd.serve_forever, daemon=True).start()
+# Forget what the server loaded, so that what the checks load shows.
+for name in set(sys.modules) - before:
+    del sys.modules[name]
+from pyrelease.node import readiness
+for spec in (f"tcp://127.0.0.1:{port}", f"http://127.0.0.1:{port}/", f"http://localhost:{port}/"):
+    readiness.wait(readiness.parse(spec), 10, lambda: None)
+print(sorted({"socket", "enum", "selectors", "encodings.idna"} & set(sys.modules)))
+httpd.shutdown()
+"""
+    package = Path(readiness.__file__).parents[2]  # the folder holding pyrelease
+    code = f"import sys\nbefore = set(sys.modules)\nsys.path.insert(0, {str(package)!r})\n" + code
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+@needs_openssl
+def test_https_check_verifies_the_certificate(tmp_path: Path, monkeypatch) -> None:
+    """``https://`` is checked as a client would: a certificate the system does not
+    trust fails the check and says so; trusted (here through ``SSL_CERT_FILE``) it passes."""
+    import ssl
+
+    cert, key = make_cert(tmp_path, "localhost")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.status = 200  # type: ignore[attr-defined]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    Handler.seen = []
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        spec = f"https://127.0.0.1:{httpd.server_address[1]}/health"
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-ca.pem"))
+        monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+        with pytest.raises(readiness.NotReady, match="certificate verify failed"):
+            readiness.wait(readiness.parse(spec), 0.3, never_gone)
+        assert Handler.seen == []  # nothing sent to a server that is not trusted
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        readiness.wait(readiness.parse(spec), 10, never_gone)
+        assert Handler.seen[-1] == ("/health", f"127.0.0.1:{httpd.server_address[1]}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

@@ -12,7 +12,7 @@ import _socket
 import sys
 import time
 
-from pyrelease.node import channel, vmargs
+from pyrelease.node import channel, tcp, vmargs
 from pyrelease.node.cookie import cookie_path, read_cookie
 from pyrelease.node.liteos import os
 from pyrelease.node.releaseenv import Env, EnvError
@@ -132,7 +132,7 @@ def _open(env: "Env", deadline: float) -> "tuple[Socket, str]":
             ) from None
     where = f"{env.node_host}:{port}"
     try:
-        sock = _connect_tcp(env.node_host, int(port), deadline)
+        sock = tcp.connect(env.node_host, int(port), deadline)
     except TimeoutError:
         raise ClientError(_no_answer(env, where)) from None
     except OSError:
@@ -145,21 +145,6 @@ def _open(env: "Env", deadline: float) -> "tuple[Socket, str]":
     if tls is not None:
         sock = _start_tls(env, sock, tlsconfig.client_context(tls), where, deadline)
     return sock, where
-
-
-def _connect_tcp(host: str, port: int, deadline: float) -> "Socket":
-    """``socket.create_connection`` on ``_socket``: each address in turn, the last error."""
-    error: OSError | None = None
-    for family, kind, proto, _, address in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
-        sock = _socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            sock.connect(address)
-            return sock
-        except OSError as exc:
-            sock.close()
-            error = exc
-    raise error or OSError(f"{host} has no address")
 
 
 def _open_unix(env: "Env", deadline: float) -> "Socket":
@@ -181,13 +166,12 @@ def _open_unix(env: "Env", deadline: float) -> "Socket":
 
 
 def _start_tls(env: "Env", sock: "Socket", ctx: object, where: str, deadline: float) -> "Socket":
-    import socket
     import ssl
 
     assert isinstance(ctx, ssl.SSLContext)
-    if not isinstance(sock, socket.socket):  # a bare _socket.socket: ssl wraps socket.socket
-        sock = socket.socket(sock.family, sock.type, sock.proto, sock.detach())
-    tls = ctx.wrap_socket(sock, server_hostname=env.node_host, do_handshake_on_connect=False)
+    tls = ctx.wrap_socket(
+        tcp.full_socket(sock), server_hostname=env.node_host, do_handshake_on_connect=False
+    )
     tls.settimeout(max(deadline - time.monotonic(), 0.01))
     try:
         tls.do_handshake()

@@ -19,9 +19,10 @@ from __future__ import annotations
 import os
 import time
 
+from pyrelease.node import tcp
+
 TYPE_CHECKING = False  # typing costs milliseconds at boot; annotations are strings
 if TYPE_CHECKING:
-    import socket
     from collections.abc import Callable
 
 POLL = 0.05  # the longest pause between attempts: a fraction of any server's start-up
@@ -51,20 +52,6 @@ class Check:
         """Release what the check holds (the notify socket)."""
 
 
-def connect(host: str, port: int, timeout: float) -> socket.socket:
-    """A TCP connection to ``host:port``, without the ``idna`` codec for an ASCII host.
-
-    ``socket.create_connection`` encodes a ``str`` host with ``idna``, which
-    imports ``stringprep`` and ``unicodedata`` into the node; bytes need no codec.
-    ``socket`` itself is imported here, at the first attempt, not with this
-    module: :func:`parse` runs before the node starts the command (``earlystart``).
-    """
-    import socket
-
-    name: str | bytes = host.encode("ascii") if host.isascii() else host
-    return socket.create_connection((name, port), timeout=timeout)  # type: ignore[arg-type]
-
-
 class TcpCheck(Check):
     def __init__(self, spec: str, host: str, port: int) -> None:
         super().__init__(spec)
@@ -72,8 +59,8 @@ class TcpCheck(Check):
 
     def poll(self, remaining: float) -> bool:
         try:
-            with connect(self.host, self.port, min(1.0, remaining)):
-                return True
+            tcp.connect(self.host, self.port, time.monotonic() + min(1.0, remaining)).close()
+            return True
         except OSError as exc:
             self.last_error = exc.strerror or str(exc)
             return False
@@ -115,13 +102,14 @@ class HttpCheck(Check):
 
     def _status(self, timeout: float) -> int:
         """The status code of the answer to one GET (at most ``STATUS_LINE_MAX`` bytes read)."""
-        sock = connect(self.host, self.port, timeout)
+        sock = tcp.connect(self.host, self.port, time.monotonic() + timeout)
         try:
             if self.https:
                 import ssl  # only for an https check
 
                 # Verified as http.client would: the system's CAs, the host's name.
-                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+                context = ssl.create_default_context()
+                sock = context.wrap_socket(tcp.full_socket(sock), server_hostname=self.host)
             sock.sendall(self.request)
             head = b""
             while b"\n" not in head and len(head) < STATUS_LINE_MAX:
@@ -144,9 +132,9 @@ class NotifyCheck(Check):
 
     def __init__(self, spec: str, tmp: str) -> None:
         super().__init__(spec)
-        import socket
+        import _socket  # (see tcp: no socket module)
 
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
         tag = f"pyrelease-{os.getpid()}-{time.monotonic_ns()}"
         if os.uname().sysname == "Linux":  # an abstract name: no file, nothing to clean up
             self.name, address = "@" + tag, "\0" + tag
