@@ -41,8 +41,20 @@ def settle(threshold: "tuple[int, ...] | None" = None, *, freeze: bool = True) -
 
 def cancel() -> None:
     """Undo :func:`defer` without freezing anything: this process is no node after all
-    (a command forked by the booting node, see ``earlystart``)."""
+    (a command forked by the booting node, see ``earlystart``).
+
+    What the node made is moved to the oldest generation, where a long-lived
+    object ends up anyway: at the normal thresholds the next allocation would
+    otherwise collect all of it at once, writing to each object's header and so
+    copying most pages of the fork (about a millisecond before the command's
+    first line). Nothing stays frozen: the command sees the collector a new
+    interpreter has. (CPython 3.12 starts with objects of its own in the permanent
+    generation; there they stay, and the node's are collected as before.)
+    """
     global _saved
     if _saved is not None:
+        if not gc.get_freeze_count():
+            gc.freeze()  # every generation into the permanent one, the counts reset...
+            gc.unfreeze()  # ...and all of it into the oldest
         gc.set_threshold(*_saved)
     _saved = None
