@@ -24,6 +24,7 @@ from helpers import (
     base_env,
     build_local,
     children,
+    free_port,
     group_members,
     make_dist,
     node,
@@ -41,6 +42,7 @@ REPORT = """
 import sys
 
 JSON_BEFORE = "_json" in sys.modules  # what the release loaded before the program's imports
+SOCKET_BEFORE = "_socket" in sys.modules
 
 import gc, json, os, signal, sys, time
 
@@ -88,12 +90,16 @@ def main():
         "main": sorted(k for k in vars(sys.modules["__main__"]) if not k.startswith("__")),
         "cmdline": cmdline,
         "json_before": JSON_BEFORE,
+        "socket_before": SOCKET_BEFORE,
     }
     path = os.path.join(os.environ["RELEASE_DATA"], f"report-{os.getpid()}.json")
     with open(path + ".tmp", "w") as f:
         json.dump(report, f)
     os.rename(path + ".tmp", path)
     print("reported", flush=True)
+    if os.environ.get("FK_PORT"):  # a server, for a readiness check
+        import socket
+        server = socket.create_server(("127.0.0.1", int(os.environ["FK_PORT"])))
     while True:
         time.sleep(0.05)
 """
@@ -148,6 +154,7 @@ def compare(forked: dict, spawned: dict, script: Path) -> None:
         assert report["signals"]["SIGINT"] == "default_int_handler"
         assert report["signals"]["SIGPIPE"] == "ignored"
         assert not report["json_before"]  # the boot files come parsed from the build
+        assert not report["socket_before"]  # the node's readiness polls load it after the fork
     same = {k for k in forked if k not in ("pid", "pgid", "cmdline")}
     differ = {k: (forked[k], spawned[k]) for k in sorted(same) if forked[k] != spawned[k]}
     assert not differ, differ
@@ -175,6 +182,25 @@ def test_the_first_start_forks_and_gives_the_process_a_spawn_would(
         wait_gone(spawned["pid"])
         assert not group_members(spawned["pgid"])
         assert "Traceback" not in n.output()
+
+
+def test_the_node_polls_a_readiness_check_without_loading_socket_before_the_fork(
+    tmp_path: Path,
+) -> None:
+    """The node polls a tcp check while the command starts; the shared library it connects
+    with is loaded after the fork (the command gets it only if it imports it)."""
+    tool = TOOL + 'ready = "tcp://127.0.0.1:${FK_PORT}"\n'
+    fkr = build_local(make_dist(tmp_path / "ready", "fk", "fk", REPORT, "[]", tool), "fk")
+    data = tmp_path / "data"
+    env = {"RELEASE_DATA": str(data), "FK_PORT": str(free_port())}
+    with node(fkr, env) as n:
+        n.wait_for("fk 1.0.0 started in", timeout=60)  # after the check passed
+        [forked] = reports(data, 1)
+        assert forked["ppid"] == n.proc.pid and forked["cmdline"][0].endswith("/bin/fk-report")
+        assert not forked["socket_before"] and not forked["json_before"]
+        n.signal(signal.SIGTERM)
+        assert n.wait(60) == 0, n.output()
+    wait_gone(forked["pid"])
 
 
 def test_a_daemon_forks_it_with_a_fresh_interpreter_buffering(fk: Path, tmp_path: Path) -> None:
