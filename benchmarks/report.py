@@ -246,12 +246,18 @@ def _services_table(r: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for row in found.values():
+        # The median of the rounds' ratios (see services.py); older results: of the medians.
+        times = row.get("ratio")
+        shown = f" {TIMES}{times['median']:.2f}" if times else ratio(row["release"], row["venv"])
         lines.append(
-            f"| `{row['command']}` | {fmt(row['release'])} | {fmt(row['venv'])} "
-            f"|{ratio(row['release'], row['venv'])} "
+            f"| `{row['command']}` | {fmt(row['release'])} | {fmt(row['venv'])} |{shown} "
             f"| {fmt(row.get('release cpu'))} / {fmt(row.get('venv cpu'))} |"
         )
-    return [*lines, "", "Same wheels, same Python; release and venv starts interleaved.", ""]
+    note = (
+        "Same wheels, same Python; release and venv starts interleaved; the ratio is the "
+        "median of the rounds' release / venv."
+    )
+    return [*lines, "", note, ""]
 
 
 def _imported_lines(cmds: dict) -> list[str]:

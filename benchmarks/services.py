@@ -1,7 +1,7 @@
 """Command applications: start → first HTTP 200 for uvicorn and gunicorn, release against venv.
 
 ```sh
-.venv/bin/python benchmarks/services.py             # 15 rounds of each, about a minute
+.venv/bin/python benchmarks/services.py             # 30 rounds of each, about three minutes
 .venv/bin/python benchmarks/services.py --rounds 5
 ```
 
@@ -14,10 +14,12 @@ applications with an ``http://`` readiness check, from wheels downloaded once
 into ``benchmarks/.cache/services-wheels/`` (git-ignored). The same two commands
 run from a plain venv (the same wheels, the same Python) are the baseline. Each
 start is timed from ``Popen`` to the first 200 on ``/``, interleaved so machine
-load hits both alike.
+load hits both alike: each round starts both, in alternating order.
 
 Target: the release within 1.15x the venv: the node adds only its own boot, a
-fork and a readiness poll.
+fork and a readiness poll. The verdict is the median of the rounds' ratios
+(release / venv of the same round), which cancels the machine's drifts
+between rounds; the medians of each side are shown beside it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 from measure import clean_env, free_port, running, summarize
@@ -38,10 +41,11 @@ FIXTURES = REPO / "tests" / "fixtures" / "packages"
 CACHE = Path(__file__).resolve().parent / ".cache" / "services-wheels"
 REQUIREMENTS = ["fastapi", "uvicorn", "gunicorn"]
 TARGET = 1.15
-#: Starts of each command, at least, in any run. gunicorn's start is 70-130 ms here and
+#: Starts of each command, at least, in any run. gunicorn's start is 75-135 ms here and
 #: single starts on this 2-core VM vary by a third, so the median of 5 moved between
-#: 0.97x and 1.25x from run to run: wider than the margin being judged.
-ROUNDS = 15
+#: 0.97x and 1.25x from run to run, and that of 15 between 1.03x and 1.17x: wider than
+#: the margin being judged.
+ROUNDS = 30
 API = """
 from fastapi import FastAPI
 app = FastAPI()
@@ -165,6 +169,20 @@ def first_200_ms(
     return took, cpu
 
 
+def start_release(script: Path, work: Path, log: Path) -> tuple[float, float]:
+    """:func:`first_200_ms` of ``bin/NAME start``, its port in ``PORT``."""
+    port = free_port()
+    env = clean_env({"PORT": str(port), "RELEASE_DATA": str(work / "data")})
+    return first_200_ms([str(script), "start"], env, log, work, port)
+
+
+def start_venv(venv: Path, command: list[str], app_dir: Path, log: Path) -> tuple[float, float]:
+    """:func:`first_200_ms` of ``command`` from the venv, in the app's folder."""
+    port = free_port()
+    argv = [str(venv / "bin" / command[0]), *(a.format(port=port) for a in command[1:])]
+    return first_200_ms(argv, clean_env(), log, app_dir, port)
+
+
 def label(name: str) -> str:
     """``uvicorn … --workers 2``: how the tables name a command."""
     command = COMMANDS[name]
@@ -174,7 +192,8 @@ def label(name: str) -> str:
 
 def measure_services(work: Path, python: str, rounds: int, say=print) -> dict:
     """Build both releases and the venv in ``work``; ``rounds`` interleaved starts of each
-    (after an untimed warm-up): name → command, and the release's and the venv's ms."""
+    (after an untimed warm-up): name → command, the release's and the venv's ms, and
+    ``ratio``, each round's release / venv."""
     project = make_project(work)
     scripts = {}
     for name in COMMANDS:
@@ -191,22 +210,26 @@ def measure_services(work: Path, python: str, rounds: int, say=print) -> dict:
     for name, command in COMMANDS.items():
         samples: dict[str, list[float]] = {"release": [], "venv": []}
         cpu: dict[str, list[float]] = {"release cpu": [], "venv cpu": []}
+        ratios = []
         for round_ in range(rounds + 1):  # the first round is an untimed warm-up
             say(f"services: {name} {round_}/{rounds}" + (" (warm-up)" if not round_ else ""))
-            port = free_port()
-            env = clean_env({"PORT": str(port), "RELEASE_DATA": str(work / "data")})
-            release = first_200_ms([str(scripts[name]), "start"], env, log, work, port)
-            port = free_port()
-            argv = [str(venv / "bin" / command[0])]
-            argv += [a.format(port=port) for a in command[1:]]
-            plain = first_200_ms(argv, clean_env(), log, app_dir, port)
+            starts = {
+                "release": partial(start_release, scripts[name], work, log),
+                "venv": partial(start_venv, venv, command, app_dir, log),
+            }
+            # Alternating which starts first: what one start leaves behind (a server
+            # still exiting) weighs on the other side as often as on this one.
+            order = ["release", "venv"] if round_ % 2 else ["venv", "release"]
+            measured = {kind: starts[kind]() for kind in order}
             if round_:
-                for kind, (wall, used) in (("release", release), ("venv", plain)):
+                for kind, (wall, used) in measured.items():
                     samples[kind].append(wall)
                     cpu[f"{kind} cpu"].append(used)
+                ratios.append(measured["release"][0] / measured["venv"][0])
         results[name] = {
             "command": label(name),
             **{k: summarize(v) for k, v in (samples | cpu).items()},
+            "ratio": summarize(ratios, unit="x"),
         }
     return results
 
@@ -224,14 +247,15 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for found in results.values():
         release, plain = found["release"]["median"], found["venv"]["median"]
-        ratio = release / plain
+        ratio = found["ratio"]["median"]
         verdict = "PASS" if ratio <= TARGET else "MISS"
         used = f"{found['release cpu']['median']:.0f} / {found['venv cpu']['median']:.0f} ms"
         print(f"| `{found['command']}` | {release:.0f} ms | {plain:.0f} ms | "
               f"{ratio:.2f} {verdict} | {used} |")  # fmt: skip
     print(
-        f"\nmedians of {args.rounds} starts each, start → first 200 on /; CPU: user + system "
-        "time of the server's processes at that moment"
+        f"\nmedians of {args.rounds} starts each, start → first 200 on /; ratio: the median "
+        "of the rounds' release / venv; CPU: user + system time of the server's processes "
+        "at that moment"
     )
     return 0
 

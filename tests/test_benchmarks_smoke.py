@@ -142,6 +142,7 @@ def test_quick_run_of_the_command_applications(tmp_path: Path) -> None:
     for name in ("api", "web"):
         row = data["services"][name]
         assert row["release"]["n"] == row["venv"]["n"] == data["config"]["repeat"]
+        assert row["ratio"]["n"] == row["release"]["n"]  # each round's release / venv
     statuses = {t["target"].split("`")[1]: t["status"] for t in data["targets"]
                 if "command application" in t["target"]}  # fmt: skip
     assert set(statuses) == {"uvicorn", "gunicorn"}
