@@ -196,7 +196,6 @@ def test_polling_loads_no_socket_module(tmp_path: Path) -> None:
 
     code = """
 import sys, threading, http.server, socketserver
-srv_modules = set(sys.modules)
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200); self.end_headers()
@@ -252,3 +251,26 @@ def test_https_check_verifies_the_certificate(tmp_path: Path, monkeypatch) -> No
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+def test_https_check_against_a_silent_server_is_bounded_by_the_timeout() -> None:
+    """A port that accepts connections (the kernel's backlog) and never answers the TLS
+    handshake fails the check at its timeout: the poll must not wait for ever."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        check = readiness.parse(f"https://127.0.0.1:{listener.getsockname()[1]}/")
+        failures: list[BaseException] = []
+
+        def poll() -> None:
+            try:
+                readiness.wait(check, 0.3, never_gone)
+            except BaseException as exc:  # the thread reports what ended it
+                failures.append(exc)
+
+        thread = threading.Thread(target=poll, daemon=True)
+        thread.start()
+        thread.join(30)  # a bound, not a measurement: each poll waits 2 s at most
+        assert not thread.is_alive(), "the https poll is still waiting"
+        [failure] = failures
+        assert isinstance(failure, readiness.NotReady) and "timed out" in str(failure)

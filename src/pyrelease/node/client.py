@@ -132,7 +132,7 @@ def _open(env: "Env", deadline: float) -> "tuple[Socket, str]":
             ) from None
     where = f"{env.node_host}:{port}"
     try:
-        sock = tcp.connect(env.node_host, int(port), deadline)
+        sock = tcp.connect(env.node_host, int(port), deadline=deadline)
     except TimeoutError:
         raise ClientError(_no_answer(env, where)) from None
     except OSError:

@@ -13,8 +13,9 @@
 Each check is polled by :func:`wait` with a deadline; the node never waits longer
 than ``ready_timeout`` and says which check did not pass.
 
-Polls connect with ``tcp`` (on ``_socket``: no ``socket`` module), imported at
-the first poll: :func:`parse` runs in the node before it starts the command
+Polls connect with ``tcp`` (on ``_socket``: no ``socket`` module; an
+``https://`` check loads ``ssl``, and with it ``socket``), imported at the first
+poll: :func:`parse` runs in the node before it starts the command
 (see ``earlystart``), and loading ``_socket``'s shared library (0.7 ms) can
 wait until the command runs.
 """
@@ -64,7 +65,7 @@ class TcpCheck(Check):
         from pyrelease.node import tcp  # at the first poll (see the module's docstring)
 
         try:
-            tcp.connect(self.host, self.port, time.monotonic() + min(1.0, remaining)).close()
+            tcp.connect(self.host, self.port, timeout=min(1.0, remaining)).close()
             return True
         except OSError as exc:
             self.last_error = exc.strerror or str(exc)
@@ -109,7 +110,7 @@ class HttpCheck(Check):
         """The status code of the answer to one GET (at most ``STATUS_LINE_MAX`` bytes read)."""
         from pyrelease.node import tcp  # at the first poll (see the module's docstring)
 
-        sock = tcp.connect(self.host, self.port, time.monotonic() + timeout)
+        sock = tcp.connect(self.host, self.port, timeout=timeout)
         try:
             if self.https:
                 import ssl  # only for an https check
