@@ -59,7 +59,10 @@ print(info.dir_name, info.own_loader)
 @pytest.fixture(scope="module")
 def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not Path("/nix/store").is_dir() or not shutil.which("unshare"):
-        pytest.skip("needs /nix/store to mount over (nix-bin) and unshare (util-linux)")
+        pytest.skip(
+            "needs /nix/store to mount over (nix-bin; `nix-store --init` as root creates it) "
+            "and unshare (util-linux)"
+        )
     if not (PYENV / "bin" / f"python{MINOR}").exists() or not shutil.which("patchelf"):
         pytest.skip(f"needs the pyenv CPython {PYENV.name} and patchelf")
     base = tmp_path_factory.mktemp("nixpython")
